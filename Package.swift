@@ -1,0 +1,47 @@
+// swift-tools-version: 6.0
+// The module picture of ../shared/design/nsae.md §2: dependencies point one way, downwards.
+//   nsae (CLI) / REPL / JupyterKernel  ->  Workbench  ->  SAE, Activations, GPT2  ->  Tensor  ->  C system libraries
+import PackageDescription
+
+let package = Package(
+    name: "nsae",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "nsae", targets: ["nsae"]),
+        .executable(name: "Benchmarks", targets: ["Benchmarks"]),
+        .library(name: "Tensor", targets: ["Tensor"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C libraries, linked by name (Debian's libzmq.pc makes SwiftPM warn about a prohibited -isystem flag).
+        .systemLibrary(name: "CZMQ", path: "Sources/CZMQ", providers: [.apt(["libzmq3-dev"])]),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CReadline", path: "Sources/CReadline", providers: [.apt(["libreadline-dev"])]),
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", providers: [.apt(["libssl-dev"])]),
+
+        .target(name: "Tensor", dependencies: ["COpenBLAS"],
+                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        .target(name: "GPT2", dependencies: ["Tensor"]),
+        .target(name: "SAE", dependencies: ["Tensor"]),
+        .target(name: "Activations", dependencies: ["Tensor", "GPT2", "SAE"]),
+        .target(name: "Workbench", dependencies: ["Tensor", "GPT2", "SAE", "Activations"]),
+        .target(name: "REPL", dependencies: ["Workbench", "CReadline"]),
+        .target(name: "JupyterKernel", dependencies: ["Workbench", "CZMQ", "COpenSSL"]),
+        .executableTarget(name: "nsae", dependencies: [
+            "Workbench", "REPL", "JupyterKernel",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "Benchmarks", dependencies: [
+            "Tensor", "GPT2", "SAE", "Activations", "Workbench", "COpenBLAS",
+        ], path: "Benchmarks"),
+
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "GPT2Tests", dependencies: ["GPT2", "Tensor"]),
+        .testTarget(name: "SAETests", dependencies: ["SAE", "Tensor"]),
+        .testTarget(name: "ActivationsTests", dependencies: ["Activations", "GPT2", "SAE", "Tensor"]),
+        .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "REPL"]),
+        .testTarget(name: "JupyterKernelTests", dependencies: ["JupyterKernel", "Workbench"]),
+    ]
+)

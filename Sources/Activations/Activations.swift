@@ -1,0 +1,1 @@
+// Module Activations: see ../shared/design/nsae.md §2.

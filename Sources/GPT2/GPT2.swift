@@ -1,0 +1,1 @@
+// Module GPT2: see ../shared/design/nsae.md §2.

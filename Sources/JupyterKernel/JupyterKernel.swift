@@ -1,0 +1,1 @@
+// Module JupyterKernel: see ../shared/design/nsae.md §2.

@@ -1,0 +1,1 @@
+// Module REPL: see ../shared/design/nsae.md §2.

@@ -1,0 +1,1 @@
+// Module SAE: see ../shared/design/nsae.md §2.
