@@ -24,18 +24,18 @@ let package = Package(
         .target(name: "Tensor", dependencies: ["COpenBLAS"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         .target(name: "GPT2", dependencies: ["Tensor"]),
-        .target(name: "SAE", dependencies: ["Tensor"]),
+        .target(name: "SAE", dependencies: ["Tensor"], swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug)), .unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"], .when(platforms: [.linux], configuration: .release))]),  // -O in debug: the tests train real models; AVX2+FMA (this machine kind) for the sparse step
         .target(name: "Activations", dependencies: ["Tensor", "GPT2", "SAE"]),
         .target(name: "Workbench", dependencies: ["Tensor", "GPT2", "SAE", "Activations"]),
         .target(name: "REPL", dependencies: ["Workbench", "CReadline"]),
         .target(name: "JupyterKernel", dependencies: ["Workbench", "CZMQ", "COpenSSL"]),
         .executableTarget(name: "nsae", dependencies: [
-            "Workbench", "REPL", "JupyterKernel",
+            "Workbench", "REPL", "JupyterKernel", "Tensor",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "Benchmarks", dependencies: [
             "Tensor", "GPT2", "SAE", "Activations", "Workbench", "COpenBLAS",
-        ], path: "Benchmarks"),
+        ], path: "Benchmarks", exclude: ["kernel_bench.py"]),
 
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "GPT2Tests", dependencies: ["GPT2", "Tensor"]),

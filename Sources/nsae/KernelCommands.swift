@@ -1,16 +1,67 @@
 import ArgumentParser
+import JupyterKernel
+import Workbench
 
-// Owned by the Jupyter kernel work: `nsae kernel` and `nsae install-kernel`.
+// `nsae kernel` and `nsae install-kernel`: the Jupyter front end.
 
 struct KernelCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "kernel", abstract: "Run the Jupyter kernel.")
+    static let configuration = CommandConfiguration(
+        commandName: "kernel",
+        abstract: "Run the Jupyter kernel (started by Jupyter through the installed kernelspec).")
+
     @Option(name: [.customLong("connection-file"), .customShort("f")], help: "The connection file written by Jupyter.")
     var connectionFile: String
 
-    func run() throws { throw ValidationError("the Jupyter kernel is not available yet") }
+    func run() throws {
+        // Before anything starts a thread, so every kernel thread inherits the blocked SIGINT.
+        InterruptSignals.blockInCurrentThread()
+        let connection: ConnectionInfo
+        do { connection = try ConnectionInfo.load(path: connectionFile) } catch {
+            throw ValidationError("\(error)")
+        }
+        let server: KernelServer
+        do {
+            server = try KernelServer(connection: connection, interpreter: Session(),
+                                      implementationVersion: NSAE.configuration.version)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        server.run()
+    }
 }
 
 struct InstallKernelCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "install-kernel", abstract: "Install the NSAE kernelspec for Jupyter.")
-    func run() throws { throw ValidationError("install-kernel is not available yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "install-kernel",
+        abstract: "Install the NSAE kernelspec for Jupyter, pointing at this nsae binary.",
+        discussion: """
+            Writes KERNELS/NAME/kernel.json with this binary's absolute path. KERNELS is \
+            ~/.local/share/jupyter/kernels with --user (the default), or PREFIX/share/jupyter/kernels with --prefix.
+            """)
+
+    @Flag(help: "Install for the current user (the default).")
+    var user = false
+
+    @Option(help: "Install into PREFIX/share/jupyter/kernels (e.g. a virtual environment's prefix).")
+    var prefix: String?
+
+    @Option(help: "The kernelspec name (ASCII letters, digits, '-', '.', '_').")
+    var name: String = KernelSpec.defaultName
+
+    func validate() throws {
+        if user && prefix != nil { throw ValidationError("--user and --prefix cannot be combined") }
+        do { try KernelSpec.validate(name: name) } catch { throw ValidationError("\(error)") }
+    }
+
+    func run() throws {
+        let directory = prefix.map(KernelSpec.prefixKernelsDirectory) ?? KernelSpec.userKernelsDirectory()
+        let path: String
+        do {
+            path = try KernelSpec.install(executable: KernelSpec.currentExecutable(), kernelsDirectory: directory,
+                                          name: name)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        print("Installed kernelspec '\(name)' in \(path)")
+    }
 }

@@ -1,1 +1,0 @@
-// Module Activations: see ../shared/design/nsae.md §2.

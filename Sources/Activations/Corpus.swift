@@ -1,0 +1,153 @@
+// Module Activations: corpus reading, context windows, activation stores, harvesting, shuffled reading,
+// splice evaluation, top-activating tokens and the logit lens (../shared/design/nsae.md §2, §4, §5).
+import Foundation
+
+/// An error about the user's input to this module: a bad corpus, store, shape or option. The message says what.
+public struct ActivationsError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// A text corpus read as a stream of documents, so a corpus larger than RAM can be windowed.
+///
+/// - `.txt`: documents separated by one or more blank lines (a line that is empty or only whitespace); a document's
+///   text is its lines joined by "\n".
+/// - `.jsonl`: one document per line, the string at `field` (default "text"); blank lines are skipped.
+/// - a folder: every `.txt` file in it (sorted by name), each read as above.
+public struct Corpus: Sendable {
+    public enum Kind: Sendable, Equatable { case text, jsonl(field: String), folder }
+    public let path: String
+    public let kind: Kind
+
+    public init(path: String, jsonField: String = "text") throws {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw ActivationsError("corpus \(path): no such file or folder")
+        }
+        self.path = path
+        if isDir.boolValue { kind = .folder }
+        else if path.lowercased().hasSuffix(".jsonl") { kind = .jsonl(field: jsonField) }
+        else { kind = .text }
+    }
+
+    /// Calls `body` with each document in order; `body` returns false to stop early.
+    public func forEachDocument(_ body: (String) throws -> Bool) throws {
+        let documents = try makeDocumentReader()
+        while let text = try documents.next() { if try !body(text) { return } }
+    }
+
+    /// All documents (small corpora and tests only).
+    public func documents() throws -> [String] {
+        var out: [String] = []
+        try forEachDocument { out.append($0); return true }
+        return out
+    }
+
+    /// A reader handing out one document at a time; it holds one line buffer, never the corpus.
+    public func makeDocumentReader() throws -> CorpusDocumentReader {
+        switch kind {
+        case .text: return CorpusDocumentReader(files: [path], jsonField: nil)
+        case .jsonl(let field): return CorpusDocumentReader(files: [path], jsonField: field)
+        case .folder:
+            let names: [String]
+            do { names = try FileManager.default.contentsOfDirectory(atPath: path) } catch {
+                throw ActivationsError("corpus \(path): cannot list folder: \(error.localizedDescription)")
+            }
+            let files = names.filter { $0.lowercased().hasSuffix(".txt") }.sorted()
+            guard !files.isEmpty else { throw ActivationsError("corpus \(path): folder holds no .txt files") }
+            return CorpusDocumentReader(files: files.map { (path as NSString).appendingPathComponent($0) }, jsonField: nil)
+        }
+    }
+}
+
+/// Streams documents out of one or more files (see `Corpus` for the rules).
+public final class CorpusDocumentReader {
+    private var files: [String]
+    private let jsonField: String?
+    private var reader: LineReader?
+    private var currentFile = ""
+    private var lineNumber = 0
+
+    init(files: [String], jsonField: String?) {
+        self.files = files.reversed()
+        self.jsonField = jsonField
+    }
+
+    /// The next document, or nil at the end of the corpus.
+    public func next() throws -> String? {
+        while true {
+            if reader == nil {
+                guard let file = files.popLast() else { return nil }
+                reader = try LineReader(path: file)
+                currentFile = file
+                lineNumber = 0
+            }
+            let document = try jsonField.map { try nextJSONDocument(field: $0) } ?? nextTextDocument()
+            if let document { return document }
+            reader = nil
+        }
+    }
+
+    private func nextTextDocument() -> String? {
+        var lines: [String] = []
+        while let line = reader!.next() {
+            if line.allSatisfy({ $0.isWhitespace }) {
+                if !lines.isEmpty { break }
+            } else {
+                lines.append(line)
+            }
+        }
+        return lines.isEmpty ? nil : lines.joined(separator: "\n")
+    }
+
+    private func nextJSONDocument(field: String) throws -> String? {
+        while let line = reader!.next() {
+            lineNumber += 1
+            if line.allSatisfy({ $0.isWhitespace }) { continue }
+            let object: Any
+            do { object = try JSONSerialization.jsonObject(with: Data(line.utf8), options: [.fragmentsAllowed]) } catch {
+                throw ActivationsError("corpus \(currentFile) line \(lineNumber): not valid JSON")
+            }
+            guard let record = object as? [String: Any] else {
+                throw ActivationsError("corpus \(currentFile) line \(lineNumber): not a JSON object")
+            }
+            guard let text = record[field] as? String else {
+                let keys = record.keys.sorted().joined(separator: ", ")
+                throw ActivationsError("corpus \(currentFile) line \(lineNumber): no string field '\(field)' (fields: \(keys))")
+            }
+            return text
+        }
+        return nil
+    }
+}
+
+/// Reads a file line by line through a fixed buffer (memory independent of the file size). Lines are split on
+/// "\n"; a trailing "\r" is kept, since GPT-2 tokenizes it like any other character.
+final class LineReader {
+    private let file: UnsafeMutablePointer<FILE>
+    private var buffer: UnsafeMutablePointer<CChar>? = nil
+    private var capacity = 0
+
+    init(path: String) throws {
+        guard let f = fopen(path, "rb") else {
+            throw ActivationsError("\(path): cannot open: \(String(cString: strerror(errno)))")
+        }
+        file = f
+    }
+
+    deinit {
+        free(buffer)
+        fclose(file)
+    }
+
+    func next() -> String? {
+        let n = getline(&buffer, &capacity, file)
+        guard n >= 0, let buffer else { return nil }
+        var length = n
+        if length > 0 && buffer[length - 1] == 0x0A { length -= 1 }
+        return buffer.withMemoryRebound(to: UInt8.self, capacity: length) {
+            String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
+        }
+    }
+}

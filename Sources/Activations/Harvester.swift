@@ -1,0 +1,108 @@
+import Foundation
+import Tensor
+import GPT2
+
+/// Runs GPT-2 over context windows and writes one hook kind at a set of layers into a store. Body only: no
+/// unembedding, and the forward stops after the last captured layer.
+public enum Harvester {
+    public struct Options: Sendable {
+        /// The per-block hook kind captured at every layer of `layers`.
+        public var kind: HookPoint.Kind = .mlpOut
+        public var layers: [Int]
+        public var contextLength = 128
+        public var batchSize = 8
+        public var dtype: StoreDType = .f32
+        /// Stop after the first ⌊maxTokens / contextLength⌋ windows (nil: the whole corpus).
+        public var maxTokens: Int? = nil
+        public var shardRows: Int? = nil
+        public var overwrite = false
+        public init(layers: [Int]) { self.layers = layers }
+    }
+
+    /// Tokenizes `corpus` with the model's tokenizer into windows (design §5) and harvests them into `folder`.
+    @discardableResult
+    public static func harvest(model: GPT2Model, corpus: Corpus, to folder: String, options: Options,
+                               context: WorkContext = .silent) throws -> ActivationStore {
+        guard let tokenizer = model.tokenizer else {
+            throw ActivationsError("harvest: the model \(model.name) has no tokenizer; load one to window a text corpus")
+        }
+        var windows = try ContextWindows(corpus: corpus, contextLength: options.contextLength,
+                                         maxTokens: options.maxTokens, tokenize: { tokenizer.encode($0) })
+        return try harvest(model: model, windows: &windows, to: folder, options: options,
+                           info: ["corpus": corpus.path], context: context)
+    }
+
+    /// Harvests the windows `windows` still has into a new store at `folder`. On cancellation the rows of every
+    /// finished batch are written, the manifest says `complete: false`, and `Cancelled` is thrown.
+    @discardableResult
+    public static func harvest(model: GPT2Model, windows: inout ContextWindows, to folder: String, options: Options,
+                               info: [String: String] = [:], context: WorkContext = .silent) throws -> ActivationStore {
+        guard windows.contextLength == options.contextLength else {
+            throw ActivationsError("harvest: windows have length \(windows.contextLength) but the options say \(options.contextLength)")
+        }
+        let total = windows.maxWindows.map { $0 * options.contextLength } ?? 0
+        return try harvest(model: model, nextWindows: { try windows.next(count: $0) }, totalTokens: total, to: folder,
+                           options: options, info: info, context: context)
+    }
+
+    /// Harvests windows given in memory (each exactly `options.contextLength` tokens; BOS is not added here).
+    @discardableResult
+    public static func harvest(model: GPT2Model, windows: [TokenWindow], to folder: String, options: Options,
+                               info: [String: String] = [:], context: WorkContext = .silent) throws -> ActivationStore {
+        if let bad = windows.firstIndex(where: { $0.tokens.count != options.contextLength }) {
+            throw ActivationsError("harvest: window \(bad) has \(windows[bad].tokens.count) tokens, the context length is \(options.contextLength)")
+        }
+        var next = 0
+        return try harvest(model: model, nextWindows: { count in
+            let batch = Array(windows[next..<min(windows.count, next + count)])
+            next += batch.count
+            return batch
+        }, totalTokens: windows.count * options.contextLength, to: folder, options: options, info: info, context: context)
+    }
+
+    private static func harvest(model: GPT2Model, nextWindows: (Int) throws -> [TokenWindow], totalTokens total: Int,
+                                to folder: String, options: Options, info: [String: String],
+                                context: WorkContext) throws -> ActivationStore {
+        let layers = options.layers
+        guard !layers.isEmpty else { throw ActivationsError("harvest: no layers given") }
+        guard Set(layers).count == layers.count else { throw ActivationsError("harvest: layers \(layers) repeat") }
+        if let bad = layers.first(where: { $0 < 0 || $0 >= model.config.nLayer }) {
+            throw ActivationsError("harvest: layer \(bad) is out of range, the model has \(model.config.nLayer) layers (0…\(model.config.nLayer - 1))")
+        }
+        guard options.contextLength <= model.config.nPositions else {
+            throw ActivationsError("harvest: context length \(options.contextLength) exceeds the model's \(model.config.nPositions) positions")
+        }
+        guard options.batchSize >= 1 else { throw ActivationsError("harvest: batch size must be at least 1") }
+        let names = layers.sorted().map { HookPoint.name(layer: $0, kind: options.kind) }
+        let hooks = layers.sorted().enumerated().map { StoreHook(name: names[$0.offset], layer: $0.element, d: model.config.nEmbd) }
+        var storeInfo = info
+        storeInfo["hook_kind"] = "hook_\(options.kind.rawValue)"
+        let writer = try ActivationStoreWriter(folder: folder, model: model.name, hooks: hooks, dtype: options.dtype,
+                                               contextLength: options.contextLength, shardRows: options.shardRows,
+                                               overwrite: options.overwrite, info: storeInfo)
+        let T = options.contextLength
+        while true {
+            if context.isCancelled {
+                try writer.finish(complete: false)
+                throw Cancelled()
+            }
+            let batch = try nextWindows(options.batchSize)
+            if batch.isEmpty { break }
+            let tokens = batch.flatMap(\.tokens)
+            let result = try model.forward(tokens: tokens, batch: batch.count, seqLen: T, captures: Set(names), logits: false)
+            let matrices = try names.map { name -> Matrix in
+                guard let m = result.captures[name] else { throw ActivationsError("harvest: the forward pass returned no '\(name)'") }
+                return m
+            }
+            try writer.append(matrices, tokenIds: tokens, documentIndex: batch.flatMap(\.documentIndex),
+                              positions: batch.flatMap(\.position))
+            context.report(ProgressUpdate(task: "harvest", done: writer.rowsWritten, total: total, unit: "tokens"))
+        }
+        guard writer.rowsWritten > 0 else {
+            try? FileManager.default.removeItem(atPath: folder)
+            throw ActivationsError("harvest: the corpus gave no complete window of \(T) tokens")
+        }
+        try writer.finish()
+        return try ActivationStore(path: folder)
+    }
+}

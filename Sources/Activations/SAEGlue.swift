@@ -1,0 +1,67 @@
+import Foundation
+import Tensor
+import SAE
+import GPT2
+
+/// The shuffled reader is the trainer's batch source: one matrix per layer, the same tokens in every layer.
+extension ShuffledBatchReader: BatchSource {}
+
+extension SpliceTarget {
+    /// One target per SAE of `group`: each SAE's hook is its config's `hookName`, else `blocks.L.<defaultKind>`
+    /// with L its layer (e.g. defaultKind "hook_mlp_out").
+    public static func targets(for group: SAEGroup, defaultKind: String = "hook_mlp_out") -> [SpliceTarget] {
+        group.saes.enumerated().map { i, sae in
+            let hook = sae.config.hookName ?? "blocks.\(group.layers[i]).\(defaultKind)"
+            return SpliceTarget(hook: hook) { x in try sae.reconstruct(x) }
+        }
+    }
+}
+
+extension TopActivations {
+    /// Top-activating tokens of an SAE's features over the store hook it was trained on.
+    public static func scan(store: ActivationStore, hook: Int, sae: SAE, features: [Int]? = nil,
+                            options: Options = Options(), context: WorkContext = .silent) throws -> [FeatureActivationSummary] {
+        guard sae.dIn == store.hooks[hook].d else {
+            throw ActivationsError("top-k: the SAE takes \(sae.dIn) inputs but store hook \(store.hooks[hook].name) has d = \(store.hooks[hook].d)")
+        }
+        let encode = codesOnlyEncoder(for: sae) ?? { try sae.encode($0) }
+        return try scan(store: store, hook: hook, features: features, options: options, context: context, encode: encode)
+    }
+
+    /// The SAE's codes without its reconstruction: c = ReLU((x − b_dec)·W_enc + b_enc), tanh of that for the NSAE.
+    /// `SAE.encode` also decodes (its workspace serves training), which a scan does not need; this costs one GEMM.
+    /// Nil when evaluation uses noise (`noise=always`): then only the SAE's own seeded encoder gives its numbers.
+    static func codesOnlyEncoder(for sae: SAE) -> ((Matrix) throws -> Matrix)? {
+        guard !sae.config.noiseInEvaluation else { return nil }
+        let wEnc = sae.W_enc, bEnc = sae.b_enc, bDec = sae.b_dec
+        let isNSAE = sae.config.architecture == .nsae
+        return { x in
+            guard x.cols == wEnc.rows else {
+                throw ActivationsError("encode: input has \(x.cols) columns, the SAE takes \(wEnc.rows)")
+            }
+            var centred = x
+            centred.data.withUnsafeMutableBufferPointer { p in
+                for r in 0..<x.rows { Kernels.sub(p.baseAddress! + r * x.cols, bDec, p.baseAddress! + r * x.cols, count: x.cols) }
+            }
+            var codes = Matrix(rows: x.rows, cols: wEnc.cols)
+            BLAS.gemm(centred, wEnc, into: &codes)
+            codes.data.withUnsafeMutableBufferPointer { p in
+                Kernels.addRowVector(p.baseAddress!, rows: x.rows, cols: wEnc.cols, bEnc)
+                Kernels.relu(p.baseAddress!, count: p.count)
+                if isNSAE { Kernels.tanh(p.baseAddress!, count: p.count) }
+            }
+            return codes
+        }
+    }
+}
+
+extension LogitLens {
+    /// Feature `feature`'s decoder direction (row of W_dec [d_sae, d_in]) through the model's unembedding.
+    public static func compute(model: GPT2Model, sae: SAE, feature: Int, k: Int = 10,
+                               throughLayerNormScale: Bool = true) throws -> Result {
+        guard feature >= 0 && feature < sae.dSAE else {
+            throw ActivationsError("logit lens: feature \(feature) outside 0..<\(sae.dSAE)")
+        }
+        return try compute(model: model, direction: sae.W_dec.row(feature), k: k, throughLayerNormScale: throughLayerNormScale)
+    }
+}

@@ -1,0 +1,193 @@
+import Foundation
+import Tensor
+import GPT2
+
+/// One hook to splice: its TransformerLens name and the reconstruction x ↦ x′ to put in its place.
+public struct SpliceTarget {
+    public var hook: String
+    public var reconstruct: (Matrix) throws -> Matrix
+    public init(hook: String, reconstruct: @escaping (Matrix) throws -> Matrix) {
+        self.hook = hook
+        self.reconstruct = reconstruct
+    }
+}
+
+/// Downstream metrics of one spliced hook (design §4): CE of the clean, zero-ablated and reconstructed runs, the
+/// reconstruction score S = (CE_zero − CE_recon)/(CE_zero − CE_clean), KL(clean ‖ patched) summed over the
+/// vocabulary and averaged over positions, and the KL score (KL_zero − KL_recon)/KL_zero.
+public struct SpliceResult: Sendable, Equatable {
+    public var hook: String
+    public var ceClean: Double
+    public var ceZero: Double
+    public var ceRecon: Double
+    public var klZero: Double
+    public var klRecon: Double
+    /// Next-token predictions averaged into the CE figures, and positions averaged into the KL figures.
+    public var predictions: Int
+    public var positions: Int
+    public var score: Double { (ceZero - ceRecon) / (ceZero - ceClean) }
+    public var klScore: Double { (klZero - klRecon) / klZero }
+}
+
+/// Splices reconstructions into GPT-2 and measures the damage, following SAELens's `get_recons_loss`:
+/// - positions whose input token is BOS (50256) are excluded from every average (for CE: the predictions made at
+///   them) and are left unpatched by the reconstruction patch (`excludeBOS`);
+/// - the zero ablation replaces the hook's value at *all* positions, BOS included, as SAELens does (so CE_zero is
+///   the familiar SAELens figure); `.exceptBOS` zeroes only the positions the reconstruction patches instead;
+/// - per batch the clean pass runs once (with logits) and captures the residual just before each spliced hook; the
+///   zero and reconstruction passes resume from there (`GPT2Model.resume`), so the prefix is never recomputed.
+/// Averages are token-weighted over the whole evaluation set, not means of batch means.
+public enum SpliceEvaluator {
+    public enum ZeroAblation: String, Sendable { case allPositions = "all", exceptBOS = "except_bos" }
+
+    public struct Options: Sendable {
+        public var excludeBOS = true
+        public var zeroAblation: ZeroAblation = .allPositions
+        /// Sequences per forward; the logits of one batch take batch × T × 50257 × 4 bytes, three times over.
+        public var batchSize = 4
+        public init() {}
+    }
+
+    /// Evaluates every target over `sequences` (batched in order; all sequences of one batch must have one length).
+    public static func evaluate(model: GPT2Model, targets: [SpliceTarget], sequences: [[Int32]],
+                                options: Options = Options(), context: WorkContext = .silent) throws -> [SpliceResult] {
+        guard !targets.isEmpty else { throw ActivationsError("splice: no hooks to evaluate") }
+        guard !sequences.isEmpty else { throw ActivationsError("splice: no token sequences to evaluate on") }
+        guard options.batchSize >= 1 else { throw ActivationsError("splice: batch size must be at least 1") }
+        let plans = try targets.map { try Plan(hook: $0.hook, nLayer: model.config.nLayer) }
+        var sums = targets.map { SpliceSums(hook: $0.hook) }
+        var start = 0
+        while start < sequences.count {
+            try context.checkCancelled()
+            var batch = [sequences[start]]
+            while start + batch.count < sequences.count, batch.count < options.batchSize,
+                  sequences[start + batch.count].count == sequences[start].count {
+                batch.append(sequences[start + batch.count])
+            }
+            try evaluateBatch(model: model, targets: targets, plans: plans, batch: batch, options: options,
+                              sums: &sums, context: context)
+            start += batch.count
+            context.report(ProgressUpdate(task: "splice", done: start, total: sequences.count, unit: "sequences"))
+        }
+        return sums.map { $0.result() }
+    }
+
+    /// The same over context windows (e.g. from `ContextWindows`).
+    public static func evaluate(model: GPT2Model, targets: [SpliceTarget], windows: [TokenWindow],
+                                options: Options = Options(), context: WorkContext = .silent) throws -> [SpliceResult] {
+        try evaluate(model: model, targets: targets, sequences: windows.map(\.tokens), options: options, context: context)
+    }
+
+    /// How to reach a hook from a cached residual: residual hooks are replaced by resuming from them with the new
+    /// value; attn_out / mlp_out are patched while resuming from the residual just before their block half.
+    private struct Plan {
+        let hook: String
+        let resumeFrom: String
+        let isResidual: Bool
+        init(hook: String, nLayer: Int) throws {
+            let point: HookPoint
+            do { point = try HookPoint.parse(hook, nLayer: nLayer) } catch { throw ActivationsError("splice: \(error)") }
+            guard case .block(let layer, let kind) = point else {
+                throw ActivationsError("splice: cannot splice '\(hook)'; splice a block hook (blocks.L.hook_resid_pre, attn_out, resid_mid, mlp_out, resid_post)")
+            }
+            self.hook = point.name
+            switch kind {
+            case .residPre, .residMid, .residPost: resumeFrom = point.name; isResidual = true
+            case .attnOut: resumeFrom = HookPoint.name(layer: layer, kind: .residPre); isResidual = false
+            case .mlpOut: resumeFrom = HookPoint.name(layer: layer, kind: .residMid); isResidual = false
+            }
+        }
+    }
+
+    private static func evaluateBatch(model: GPT2Model, targets: [SpliceTarget], plans: [Plan], batch: [[Int32]],
+                                      options: Options, sums: inout [SpliceSums], context: WorkContext) throws {
+        let B = batch.count, T = batch[0].count
+        let tokens = batch.flatMap { $0 }
+        let isBOS = tokens.map { $0 == endOfTextToken }
+        let include = isBOS.map { !options.excludeBOS || !$0 }
+        var predictionInclude: [Bool] = []
+        for b in 0..<B { for t in 0..<max(0, T - 1) { predictionInclude.append(include[b * T + t]) } }
+        let captures = Set(plans.map(\.resumeFrom) + plans.map(\.hook))
+        let clean = try model.forward(tokens: tokens, batch: B, seqLen: T, captures: captures, logits: true)
+        guard let cleanLogits = clean.logits else { throw ActivationsError("splice: the clean pass returned no logits") }
+        let ceClean = try Losses.crossEntropy(logits: cleanLogits, tokens: tokens, batch: B, seqLen: T)
+        // true = patch this row
+        let reconRows = isBOS.map { !options.excludeBOS || !$0 }
+        let zeroRows = options.zeroAblation == .allPositions ? Array(repeating: true, count: tokens.count) : reconRows
+
+        for (i, plan) in plans.enumerated() {
+            try context.checkCancelled()
+            guard let resumeValue = clean.captures[plan.resumeFrom], let hookValue = clean.captures[plan.hook] else {
+                throw ActivationsError("splice: the clean pass did not capture \(plan.resumeFrom) / \(plan.hook)")
+            }
+            let reconstruct = targets[i].reconstruct
+            let hook = plan.hook
+            let replace: (_ zero: Bool, _ x: Matrix) throws -> Matrix = { zero, x in
+                if zero { return Matrix(rows: x.rows, cols: x.cols) }
+                let out = try reconstruct(x)
+                guard out.rows == x.rows, out.cols == x.cols else {
+                    throw ActivationsError("splice \(hook): reconstruction is [\(out.rows), \(out.cols)], input was [\(x.rows), \(x.cols)]")
+                }
+                return out
+            }
+            func run(zero: Bool, rows: [Bool]) throws -> Matrix {
+                let result: ForwardResult
+                if plan.isResidual {
+                    // Replacing a residual hook is resuming from it with the replaced value.
+                    var value = try replace(zero, hookValue)
+                    let d = value.cols
+                    value.data.withUnsafeMutableBufferPointer { v in
+                        hookValue.data.withUnsafeBufferPointer { c in
+                            for r in 0..<rows.count where !rows[r] {
+                                (v.baseAddress! + r * d).update(from: c.baseAddress! + r * d, count: d)
+                            }
+                        }
+                    }
+                    result = try model.resume(from: plan.hook, value: value, tokens: tokens, batch: B, seqLen: T)
+                } else {
+                    let patch = Patch.transform(positions: .mask(rows)) { x in x = try replace(zero, x) }
+                    result = try model.resume(from: plan.resumeFrom, value: resumeValue, tokens: tokens, batch: B,
+                                              seqLen: T, patches: [plan.hook: patch])
+                }
+                guard let logits = result.logits else { throw ActivationsError("splice: a patched pass returned no logits") }
+                return logits
+            }
+            let zeroLogits = try run(zero: true, rows: zeroRows)
+            sums[i].add(ceClean: ceClean, ceZero: try Losses.crossEntropy(logits: zeroLogits, tokens: tokens, batch: B, seqLen: T),
+                        klZero: try Losses.klDivergence(clean: cleanLogits, patched: zeroLogits),
+                        predictionInclude: predictionInclude, positionInclude: include)
+            let reconLogits = try run(zero: false, rows: reconRows)
+            sums[i].add(ceRecon: try Losses.crossEntropy(logits: reconLogits, tokens: tokens, batch: B, seqLen: T),
+                        klRecon: try Losses.klDivergence(clean: cleanLogits, patched: reconLogits),
+                        predictionInclude: predictionInclude, positionInclude: include)
+        }
+    }
+}
+
+/// Token-weighted running sums of one target's metrics.
+private struct SpliceSums {
+    let hook: String
+    var ceClean = 0.0, ceZero = 0.0, ceRecon = 0.0, klZero = 0.0, klRecon = 0.0
+    var predictions = 0, positions = 0
+
+    init(hook: String) { self.hook = hook }
+
+    mutating func add(ceClean clean: [Float], ceZero zero: [Float], klZero kl: [Float], predictionInclude: [Bool],
+                      positionInclude: [Bool]) {
+        for (k, use) in predictionInclude.enumerated() where use {
+            ceClean += Double(clean[k]); ceZero += Double(zero[k]); predictions += 1
+        }
+        for (k, use) in positionInclude.enumerated() where use { klZero += Double(kl[k]); positions += 1 }
+    }
+
+    mutating func add(ceRecon recon: [Float], klRecon kl: [Float], predictionInclude: [Bool], positionInclude: [Bool]) {
+        for (k, use) in predictionInclude.enumerated() where use { ceRecon += Double(recon[k]) }
+        for (k, use) in positionInclude.enumerated() where use { klRecon += Double(kl[k]) }
+    }
+
+    func result() -> SpliceResult {
+        let p = Double(max(1, predictions)), q = Double(max(1, positions))
+        return SpliceResult(hook: hook, ceClean: ceClean / p, ceZero: ceZero / p, ceRecon: ceRecon / p,
+                            klZero: klZero / q, klRecon: klRecon / q, predictions: predictions, positions: positions)
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+
+/// One hook point held by a store: its TransformerLens name, its layer and its width.
+public struct StoreHook: Codable, Sendable, Equatable {
+    public var name: String
+    public var layer: Int
+    public var d: Int
+    public init(name: String, layer: Int, d: Int) { self.name = name; self.layer = layer; self.d = d }
+
+    /// The layer number in a name like `blocks.5.hook_mlp_out`, if any.
+    public static func layerNumber(in name: String) -> Int? {
+        let parts = name.split(separator: ".")
+        guard parts.count >= 2, parts[0] == "blocks" else { return nil }
+        return Int(parts[1])
+    }
+}
+
+public struct StoreShardEntry: Codable, Sendable, Equatable {
+    public var file: String
+    public var rows: Int
+}
+
+/// `manifest.json` of an activation store. Rewritten (atomically) after every shard, so it always describes
+/// exactly the shards that were finished; `complete` is false for a store whose harvest was interrupted.
+public struct StoreManifest: Codable, Sendable, Equatable {
+    public static let formatName = "nsae-activation-store"
+    public var format = StoreManifest.formatName
+    public var version = 1
+    public var model: String
+    public var hooks: [StoreHook]
+    public var dtype: StoreDType
+    public var contextLength: Int
+    public var tokenCount: Int
+    public var bosTokenId: Int32
+    public var shards: [StoreShardEntry]
+    /// One per hook, over positions whose token is not BOS.
+    public var normStats: [NormStats]
+    public var complete: Bool
+    /// Free-form provenance (corpus path, hook kind, seed, …).
+    public var info: [String: String]
+
+    enum CodingKeys: String, CodingKey {
+        case format, version, model, hooks, dtype, contextLength = "context_length", tokenCount = "token_count"
+        case bosTokenId = "bos_token_id", shards, normStats = "norm_stats", complete, info
+    }
+
+    static func read(folder: String) throws -> StoreManifest {
+        let path = (folder as NSString).appendingPathComponent("manifest.json")
+        guard let data = FileManager.default.contents(atPath: path) else {
+            var isDir: ObjCBool = false
+            if !FileManager.default.fileExists(atPath: folder, isDirectory: &isDir) || !isDir.boolValue {
+                throw ActivationsError("store \(folder): no such folder")
+            }
+            throw ActivationsError("store \(folder): no manifest.json (not an activation store, or nothing finished yet)")
+        }
+        let manifest: StoreManifest
+        do { manifest = try JSONDecoder().decode(StoreManifest.self, from: data) } catch {
+            throw ActivationsError("store \(folder): manifest.json is not a valid store manifest: \(Self.describe(error))")
+        }
+        guard manifest.format == formatName else {
+            throw ActivationsError("store \(folder): manifest.json has format '\(manifest.format)', expected '\(formatName)'")
+        }
+        return manifest
+    }
+
+    func write(folder: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = try encoder.encode(self)
+        try AtomicWrite.write(data, to: (folder as NSString).appendingPathComponent("manifest.json"))
+    }
+
+    private static func describe(_ error: Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, _): return "missing field '\(key.stringValue)'"
+        case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c), DecodingError.dataCorrupted(let c):
+            let path = c.codingPath.map(\.stringValue).joined(separator: ".")
+            return path.isEmpty ? c.debugDescription : "field '\(path)': \(c.debugDescription)"
+        default: return "\(error)"
+        }
+    }
+}
+
+import Tensor
+
+enum AtomicWrite {
+    static func write(_ data: Data, to path: String) throws {
+        do { try AtomicFile.write(data, to: path) } catch {
+            throw ActivationsError("cannot write \(path): \(error)")
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// Module GPT2: see ../shared/design/nsae.md §2.

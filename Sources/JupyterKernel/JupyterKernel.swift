@@ -1,1 +1,0 @@
-// Module JupyterKernel: see ../shared/design/nsae.md §2.

@@ -1,0 +1,112 @@
+import CZMQ
+import Glibc
+import Synchronization
+
+/// The four message sockets of a kernel, each behind its own lock. The shell loop, the control thread and the
+/// output sink all reach them through here; each lock is almost always uncontended (one socket, one thread),
+/// except iopub, which shell and control both publish on.
+public final class ZMQTransport: KernelTransport {
+    private let shell: Mutex<ZMQSocket>
+    private let control: Mutex<ZMQSocket>
+    private let stdin: Mutex<ZMQSocket>
+    private let iopub: Mutex<ZMQSocket>
+    let signer: MessageSigner
+    /// Whether iopub has a subscriber (updated from the subscription events under the iopub lock).
+    private let iopubSubscribed = Atomic<Bool>(false)
+
+    init(shell: consuming sending ZMQSocket, control: consuming sending ZMQSocket, stdin: consuming sending ZMQSocket,
+         iopub: consuming sending ZMQSocket, signer: MessageSigner) {
+        self.shell = Mutex(shell)
+        self.control = Mutex(control)
+        self.stdin = Mutex(stdin)
+        self.iopub = Mutex(iopub)
+        self.signer = signer
+    }
+
+    func closeAll() {
+        shell.withLock { $0.close() }
+        control.withLock { $0.close() }
+        stdin.withLock { $0.close() }
+        iopub.withLock { $0.close() }
+    }
+
+    public func send(_ message: WireMessage, on channel: KernelChannel) {
+        let frames = message.frames(signer: signer)
+        do {
+            switch channel {
+            case .shell: try shell.withLock { socket throws(ZMQError) in try socket.sendMultipart(frames) }
+            case .control: try control.withLock { socket throws(ZMQError) in try socket.sendMultipart(frames) }
+            case .stdin: try stdin.withLock { socket throws(ZMQError) in try socket.sendMultipart(frames) }
+            }
+        } catch {
+            KernelLog.error("sending \(message.msgType) on \(channel.rawValue) failed: \(error)")
+        }
+    }
+
+    public func publish(_ message: WireMessage) {
+        let frames = message.frames(signer: signer)
+        do {
+            try iopub.withLock { socket throws(ZMQError) in try socket.sendMultipart(frames) }
+        } catch {
+            KernelLog.error("publishing \(message.msgType) failed: \(error)")
+        }
+    }
+
+    /// Raw frames of the next message on `channel`, waiting up to `timeoutMs`.
+    func receive(on channel: KernelChannel, timeoutMs: Int) -> [[UInt8]]? {
+        switch channel {
+        case .shell: return shell.withLock { Self.receive(from: $0, channel, timeoutMs) }
+        case .control: return control.withLock { Self.receive(from: $0, channel, timeoutMs) }
+        case .stdin: return stdin.withLock { Self.receive(from: $0, channel, timeoutMs) }
+        }
+    }
+
+    private static func receive(from socket: ZMQSocket, _ channel: KernelChannel, _ timeoutMs: Int) -> [[UInt8]]? {
+        guard socket.waitReadable(timeoutMs: timeoutMs) else { return nil }
+        do { return try socket.receiveMultipart(dontWait: true) } catch {
+            KernelLog.error("receive on \(channel.rawValue) failed: \(error)")
+            return nil
+        }
+    }
+
+    /// Decodes and authenticates frames; a bad message is logged and dropped (nil).
+    func decode(_ frames: [[UInt8]], channel: KernelChannel) -> WireMessage? {
+        do { return try WireMessage.decode(frames, signer: signer) } catch {
+            KernelLog.warning("\(channel.rawValue): dropping a message (\(frames.count) frames): \(error)")
+            return nil
+        }
+    }
+
+    public func receiveStdin(timeoutMs: Int) -> WireMessage? {
+        guard let frames = receive(on: .stdin, timeoutMs: timeoutMs) else { return nil }
+        return decode(frames, channel: .stdin)
+    }
+
+    /// iopub is an XPUB socket: it behaves as PUB for sending and reports subscriptions as messages,
+    /// `\u{1}topic` when the first subscriber of a topic arrives, `\u{0}topic` when the last one leaves.
+    public func awaitIOPubSubscriber(timeoutMs: Int) {
+        let deadline = KernelOutputSink.now() + Double(timeoutMs) / 1000
+        while true {
+            let subscribed = iopub.withLock { socket in
+                while let event = try? socket.receiveMultipart(dontWait: true) {
+                    guard let first = event.first?.first else { continue }
+                    if first == 1 || first == 0 { iopubSubscribed.store(first == 1, ordering: .relaxed) }
+                }
+                return iopubSubscribed.load(ordering: .relaxed)
+            }
+            if subscribed || KernelOutputSink.now() >= deadline { return }
+            usleep(2_000)
+        }
+    }
+
+    public func drainShell(windowMs: Int) -> [WireMessage] {
+        var taken: [WireMessage] = []
+        let deadline = KernelOutputSink.now() + Double(windowMs) / 1000
+        while true {
+            let remaining = Int(((deadline - KernelOutputSink.now()) * 1000).rounded(.up))
+            guard let frames = receive(on: .shell, timeoutMs: max(0, remaining)) else { break }
+            if let message = decode(frames, channel: .shell) { taken.append(message) }
+        }
+        return taken
+    }
+}

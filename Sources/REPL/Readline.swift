@@ -1,0 +1,140 @@
+import CReadline
+#if canImport(Glibc)
+import Glibc
+#endif
+import Workbench
+
+// The one place that touches GNU readline's global state. Swift 6 rejects references to C global variables
+// (`rl_point`, …) as unsafe shared state, so this file reaches them through their addresses (dlsym), and keeps
+// the REPL's own callback state in one `nonisolated(unsafe)` variable: readline is single-threaded, and its C
+// callbacks (line handler, completion) run on the main thread inside rl_callback_read_char, as does the REPL.
+
+enum Readline {
+    private struct State {
+        /// The line readline finished, set by the line handler: .some(nil) is end of input (Ctrl-D).
+        var finishedLine: String??
+        /// Lines already entered for the current statement (continuations), so completion sees the whole statement.
+        var precedingText = ""
+        var completer: ((String, Int) -> Completion)?
+        var historyPath: String?
+    }
+    nonisolated(unsafe) private static var state = State()
+
+    static var precedingText: String {
+        get { state.precedingText }
+        set { state.precedingText = newValue }
+    }
+    static var completer: ((String, Int) -> Completion)? {
+        get { state.completer }
+        set { state.completer = newValue }
+    }
+
+    /// readline's `rl_completion_func_t *` as a C function pointer (the imported typedef is not @convention(c)).
+    typealias CompletionFunction = @convention(c) (UnsafePointer<CChar>?, Int32, Int32) -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+
+    /// The address of one of readline's global variables.
+    private static func global<T>(_ name: String, _ type: T.Type) -> UnsafeMutablePointer<T> {
+        guard let address = dlsym(nil, name) else { fatalError("readline's `\(name)` is missing from libreadline") }
+        return address.assumingMemoryBound(to: T.self)
+    }
+
+    static func configure(historyPath: String?) {
+        global("rl_catch_signals", Int32.self).pointee = 0  // our SIGINT handler stays; the loop reacts to Ctrl-C
+        global("rl_readline_name", UnsafePointer<CChar>?.self).pointee = UnsafePointer(strdup("nsae"))
+        // Break words at these so `key=val`, list items and paths inside strings complete separately.
+        global("rl_completer_word_break_characters", UnsafePointer<CChar>?.self).pointee = UnsafePointer(strdup(" \t\n\"=[],"))
+        global("rl_attempted_completion_function", CompletionFunction?.self).pointee = { _, start, end in
+            Readline.completions(start: Int(start), end: Int(end))
+        }
+        using_history()
+        stifle_history(2000)
+        state.historyPath = historyPath
+        if let historyPath { _ = read_history(historyPath) }
+    }
+
+    static func install(prompt: String) {
+        state.finishedLine = nil
+        rl_callback_handler_install(prompt) { line in
+            // Removing the handler here stops readline from redrawing the prompt before the command's output.
+            rl_callback_handler_remove()
+            let text = line.map { String(cString: $0) }
+            free(line)
+            Readline.state.finishedLine = .some(text)
+        }
+    }
+
+    /// Restores the terminal while a command runs.
+    static func remove() { rl_callback_handler_remove() }
+
+    static func readCharacter() { rl_callback_read_char() }
+
+    /// The line entered since the last call, if any (nil inside means end of input).
+    static func takeLine() -> String?? {
+        defer { state.finishedLine = nil }
+        return state.finishedLine
+    }
+
+    /// Ctrl-C at the prompt: drop what was typed, start a fresh line.
+    static func cancelLine() {
+        rl_free_line_state()
+        rl_callback_sigcleanup()
+        rl_replace_line("", 0)
+        rl_crlf()
+        rl_callback_handler_remove()
+    }
+
+    static func addHistory(_ entry: String) {
+        add_history(entry)
+        if let historyPath = state.historyPath { _ = write_history(historyPath) }
+    }
+
+    /// readline's completion hook: asks the shared completer about the whole statement and maps the answer to
+    /// readline's word, which starts at byte offset `start` of the current line.
+    private static func completions(start: Int, end: Int) -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? {
+        global("rl_attempted_completion_over", Int32.self).pointee = 1  // no fallback to readline's filename completion
+        guard let completer = state.completer, let buffer = global("rl_line_buffer", UnsafeMutablePointer<CChar>?.self).pointee else { return nil }
+        let line = String(cString: buffer)
+        let bytes = Array(line.utf8)
+        func scalarCount(_ byteCount: Int) -> Int {
+            String(decoding: bytes[0..<min(byteCount, bytes.count)], as: UTF8.self).unicodeScalars.count
+        }
+        let precedingCount = precedingText.unicodeScalars.count
+        let cursor = precedingCount + scalarCount(Int(global("rl_point", Int32.self).pointee))
+        let completion = completer(precedingText + line, cursor)
+        guard !completion.matches.isEmpty else { return nil }
+        let lineScalars = Array(line.unicodeScalars)
+        let wordStart = scalarCount(start)
+        let ourStart = completion.start - precedingCount
+        var matches = completion.matches
+        if ourStart > wordStart, ourStart <= lineScalars.count {
+            let prefix = String(String.UnicodeScalarView(lineScalars[wordStart..<ourStart]))
+            matches = matches.map { prefix + $0 }
+        } else if ourStart < wordStart {
+            let drop = wordStart - ourStart
+            matches = matches.map { String(String.UnicodeScalarView($0.unicodeScalars.dropFirst(drop))) }
+        }
+        global("rl_completion_suppress_append", Int32.self).pointee = matches.count == 1 && (matches[0].hasSuffix("=") || matches[0].hasSuffix("/")) ? 1 : 0
+        // readline's format: [common prefix, match…, NULL], all malloc'd; readline frees them.
+        let array = malloc(MemoryLayout<UnsafeMutablePointer<CChar>?>.stride * (matches.count + 2))!
+            .bindMemory(to: UnsafeMutablePointer<CChar>?.self, capacity: matches.count + 2)
+        array[0] = strdup(commonPrefix(matches))
+        for (i, match) in matches.enumerated() { array[i + 1] = strdup(match) }
+        array[matches.count + 1] = nil
+        if matches.count == 1 {
+            free(array[1])
+            array[1] = nil
+        }
+        return array
+    }
+
+    static func commonPrefix(_ words: [String]) -> String {
+        guard var prefix = words.first.map({ Array($0.unicodeScalars) }) else { return "" }
+        for word in words.dropFirst() {
+            let scalars = Array(word.unicodeScalars)
+            var n = 0
+            while n < prefix.count, n < scalars.count, prefix[n] == scalars[n] { n += 1 }
+            prefix = Array(prefix[0..<n])
+        }
+        return String(String.UnicodeScalarView(prefix))
+    }
+}

@@ -1,0 +1,79 @@
+// One training step for one SAE: forward, backward, and the fused per-feature Adam update.
+import Foundation
+import Tensor
+
+extension SAE {
+    /// Runs forward and backward on `x` and, when the loss and gradients are finite, one Adam step.
+    /// Returns the loss terms; throws (leaving every parameter untouched) when they are not finite.
+    func trainStep(_ ws: StepWorkspace, x: UnsafePointer<Float>, rows: Int, optimizer: AdamConfig, noiseStep: UInt64) throws -> LossTerms {
+        let noisy = config.architecture == .nsae && config.sigma > 0
+        ws.forward(self, x: x, rows: rows, noiseSeed: noisy ? config.seed : nil, step: noiseStep,
+                   denseCodes: false, needGradients: true)
+        ws.backward(self)
+        let biasGradSum = Kernels.sumDouble(ws.gradBEnc, count: dSAE) + Kernels.sumDouble(ws.gradBDec, count: dIn)
+        guard ws.terms.loss.isFinite, biasGradSum.isFinite else {
+            throw SAEError("non-finite loss or gradient (loss \(ws.terms.loss)); parameters kept from the last good step")
+        }
+        applyAdam(ws, optimizer)
+        return ws.terms
+    }
+
+    /// p ← Adam(p, g) for every parameter, with g computed row by row from the workspace's sparse lists.
+    /// relu: each decoder row's gradient loses its component along the row, and the row is renormalized after.
+    func applyAdam(_ ws: StepWorkspace, _ optimizer: AdamConfig) {
+        let state = optimizerState ?? AdamState(dIn: dIn, dSAE: dSAE)
+        optimizerState = state
+        state.step += 1
+        let n = dIn, m = dSAE
+        let isReLU = config.architecture == .relu
+        let workers = Parallel.workers(forWork: (ws.nnz + dSAE) * dIn * 4)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * n * workers)
+        defer { scratch.deallocate() }
+        W_dec.data.withUnsafeMutableBufferPointer { wdBuf in
+            encoderRows.data.withUnsafeMutableBufferPointer { weBuf in
+                let wd = wdBuf.baseAddress!, we = weBuf.baseAddress!
+                var gradScale: Float = 1
+                if let clip = optimizer.clipNorm {
+                    var partial = [Double](repeating: 0, count: workers)
+                    partial.withUnsafeMutableBufferPointer { part in
+                        Parallel.run(workers) { w in
+                            let gd = scratch + 2 * n * w, ge = gd + n
+                            var s: Double = 0
+                            for j in Parallel.slice(m, part: w, of: workers) {
+                                ws.featureGradients(j, dec: gd, enc: ge)
+                                if isReLU { SAE.removeParallel(gd, along: wd + j * n, n) }
+                                s += Vec.sumSquaresDouble(gd, n) + Vec.sumSquaresDouble(ge, n)
+                            }
+                            part[w] = s
+                        }
+                    }
+                    let total = partial.reduce(0, +) + ws.gradBEnc.reduce(0) { $0 + Double($1 * $1) }
+                        + ws.gradBDec.reduce(0) { $0 + Double($1 * $1) }
+                    let norm = total.squareRoot()
+                    if norm > Double(clip) { gradScale = Float(Double(clip) / norm) }
+                }
+                let adam = AdamStepScalars(optimizer, step: state.step, gradScale: gradScale)
+                Parallel.run(workers) { w in
+                    let gd = scratch + 2 * n * w, ge = gd + n
+                    for j in Parallel.slice(m, part: w, of: workers) {
+                        let row = j * n
+                        ws.featureGradients(j, dec: gd, enc: ge)
+                        if isReLU { SAE.removeParallel(gd, along: wd + row, n) }
+                        adam.apply(wd + row, state.mDec + row, state.vDec + row, gd, n)
+                        if isReLU { SAE.normalize(wd + row, n) }
+                        adam.apply(we + row, state.mEnc + row, state.vEnc + row, ge, n)
+                    }
+                }
+                b_enc.withUnsafeMutableBufferPointer { p in
+                    ws.gradBEnc.withUnsafeBufferPointer { g in adam.apply(p.baseAddress!, state.mBEnc, state.vBEnc, g.baseAddress!, m) }
+                }
+                b_dec.withUnsafeMutableBufferPointer { p in
+                    ws.gradBDec.withUnsafeBufferPointer { g in adam.apply(p.baseAddress!, state.mBDec, state.vBDec, g.baseAddress!, n) }
+                }
+            }
+        }
+    }
+
+    /// The number of Adam steps this SAE has taken.
+    public var optimizerSteps: Int { optimizerState?.step ?? 0 }
+}

@@ -1,1 +1,0 @@
-// Module SAE: see ../shared/design/nsae.md §2.

@@ -1,0 +1,271 @@
+// One sparse autoencoder: parameters in the SAELens layout, encode / decode, loss and hand-written gradients,
+// and the registry by architecture name. The math is in ../shared/design/nsae.md §3.
+import Foundation
+import Tensor
+
+/// What every architecture offers. `SAE` is the one concrete implementation; `relu` and `nsae` differ only in the
+/// activation, the L1 weight and the decoder constraint, all selected by `config.architecture`.
+public protocol SparseAutoencoder: AnyObject {
+    var config: SAEConfig { get }
+    /// c = f(W_encᵀ(x − b_dec) + b_enc) for the rows of x [B, dIn] → [B, dSAE]. `noise` only affects `nsae`.
+    func encode(_ x: Matrix, noise: Bool, rng: inout RNG) throws -> Matrix
+    /// x′ = c W_dec + b_dec for c [B, dSAE] → [B, dIn].
+    func decode(_ c: Matrix) throws -> Matrix
+    /// decode(encode(x)) with the evaluation noise setting.
+    func reconstruct(_ x: Matrix) throws -> Matrix
+    /// The per-token loss on a batch and its exact gradients (SAELens layout), the noise drawn from `rng`.
+    func lossAndGradients(_ x: Matrix, noise: Bool, rng: inout RNG) throws -> (LossTerms, SAEGradients)
+}
+
+/// The loss of one batch, split into its terms (all per token, i.e. averaged over the batch rows).
+public struct LossTerms: Sendable, Equatable, Codable {
+    public var loss: Double
+    /// (1/B)Σ‖x′ − x‖², divided further by dIn when mse=mean.
+    public var mseTerm: Double
+    /// β·(1/B)Σ‖c‖₁.
+    public var l1Term: Double
+    /// Mean number of active features per token.
+    public var l0: Double
+    /// Mean ‖c‖₁ per token.
+    public var l1: Double
+    /// The L1 weight used: α for relu, α·(mean ‖x‖)² for nsae.
+    public var beta: Double
+    public init(loss: Double = 0, mseTerm: Double = 0, l1Term: Double = 0, l0: Double = 0, l1: Double = 0, beta: Double = 0) {
+        self.loss = loss; self.mseTerm = mseTerm; self.l1Term = l1Term; self.l0 = l0; self.l1 = l1; self.beta = beta
+    }
+}
+
+/// Gradients of the loss with respect to each parameter, in the parameters' SAELens shapes.
+public struct SAEGradients: Sendable {
+    public var W_enc: Matrix   // [dIn, dSAE]
+    public var b_enc: [Float]  // [dSAE]
+    public var W_dec: Matrix   // [dSAE, dIn]
+    public var b_dec: [Float]  // [dIn]
+}
+
+public final class SAE: SparseAutoencoder, @unchecked Sendable {
+    // @unchecked Sendable: front ends hand an SAE between threads (a kernel's execute thread, a REPL worker), but
+    // never use one from two threads at once; training mutates it in place from the thread that runs `train`.
+    public internal(set) var config: SAEConfig
+    /// Encoder weights stored as rows per feature, [dSAE, dIn] = W_encᵀ, so that the sparse gradient of feature j
+    /// is one contiguous row. `W_enc` below gives and takes the SAELens [dIn, dSAE] layout.
+    var encoderRows: Matrix
+    public internal(set) var b_enc: [Float]
+    /// Decoder [dSAE, dIn]: row j is feature j's dictionary vector (a "decoder column" in the math's W_d [dIn, dSAE]).
+    public internal(set) var W_dec: Matrix
+    public internal(set) var b_dec: [Float]
+    /// Optimizer state, kept with the parameters so a cancelled or finished `train` resumes where it stopped.
+    var optimizerState: AdamState?
+    /// Fraction of tokens on which each feature fired, from the last evaluation (or training's last log window);
+    /// saved as SAELens's sparsity.safetensors (log10 density).
+    public var featureDensity: [Float]?
+
+    public var dIn: Int { config.dIn }
+    public var dSAE: Int { config.dSAE }
+
+    /// Initialization: W_dec rows are random unit vectors (normal samples, normalized), W_enc = W_decᵀ, b_enc = 0
+    /// and b_dec = 0 (call `setDecoderBias` to start from the data mean). Same seed, same parameters.
+    public init(config: SAEConfig) throws {
+        try config.validate()
+        self.config = config
+        var rng = RNG(seed: config.seed)
+        var dec = rng.normalMatrix(config.dSAE, config.dIn)
+        dec.data.withUnsafeMutableBufferPointer { p in
+            for j in 0..<config.dSAE {
+                let row = p.baseAddress! + j * config.dIn
+                let norm = Vec.dot(row, row, config.dIn).squareRoot()
+                if norm > 0 { for i in 0..<config.dIn { row[i] /= norm } }
+            }
+        }
+        W_dec = dec
+        encoderRows = dec
+        b_enc = [Float](repeating: 0, count: config.dSAE)
+        b_dec = [Float](repeating: 0, count: config.dIn)
+    }
+
+    /// An SAE with the given parameters (SAELens layout); shapes are checked against the config.
+    public init(config: SAEConfig, W_enc: Matrix, b_enc: [Float], W_dec: Matrix, b_dec: [Float]) throws {
+        try config.validate()
+        let n = config.dIn, m = config.dSAE
+        guard W_enc.rows == n, W_enc.cols == m else { throw SAEError("W_enc is \(W_enc.rows)x\(W_enc.cols), expected [d_in, d_sae] = \(n)x\(m)") }
+        guard W_dec.rows == m, W_dec.cols == n else { throw SAEError("W_dec is \(W_dec.rows)x\(W_dec.cols), expected [d_sae, d_in] = \(m)x\(n)") }
+        guard b_enc.count == m else { throw SAEError("b_enc has \(b_enc.count) values, expected d_sae = \(m)") }
+        guard b_dec.count == n else { throw SAEError("b_dec has \(b_dec.count) values, expected d_in = \(n)") }
+        self.config = config
+        self.encoderRows = W_enc.transposed()
+        self.b_enc = b_enc
+        self.W_dec = W_dec
+        self.b_dec = b_dec
+    }
+
+    /// The encoder in SAELens layout [dIn, dSAE] (a transposed copy of the internal per-feature rows).
+    public var W_enc: Matrix {
+        get { encoderRows.transposed() }
+        set {
+            precondition(newValue.rows == dIn && newValue.cols == dSAE, "W_enc must be \(dIn)x\(dSAE)")
+            encoderRows = newValue.transposed(); optimizerState = nil
+        }
+    }
+
+    /// Replaces b_dec (e.g. with the data mean before training).
+    public func setDecoderBias(_ bias: [Float]) throws {
+        guard bias.count == dIn else { throw SAEError("b_dec needs \(dIn) values, got \(bias.count)") }
+        b_dec = bias
+    }
+
+    /// Sets every parameter at once (SAELens layout), e.g. to perturb one entry in a test; resets optimizer state.
+    public func setParameters(W_enc: Matrix? = nil, b_enc: [Float]? = nil, W_dec: Matrix? = nil, b_dec: [Float]? = nil) throws {
+        if let w = W_enc {
+            guard w.rows == dIn, w.cols == dSAE else { throw SAEError("W_enc is \(w.rows)x\(w.cols), expected \(dIn)x\(dSAE)") }
+            encoderRows = w.transposed()
+        }
+        if let b = b_enc { guard b.count == dSAE else { throw SAEError("b_enc has \(b.count) values, expected \(dSAE)") }; self.b_enc = b }
+        if let w = W_dec {
+            guard w.rows == dSAE, w.cols == dIn else { throw SAEError("W_dec is \(w.rows)x\(w.cols), expected \(dSAE)x\(dIn)") }
+            self.W_dec = w
+        }
+        if let b = b_dec { guard b.count == dIn else { throw SAEError("b_dec has \(b.count) values, expected \(dIn)") }; self.b_dec = b }
+        optimizerState = nil
+    }
+
+    /// A deep copy (parameters, config and optimizer state).
+    public func copy() -> SAE {
+        let s = try! SAE(config: config, W_enc: W_enc, b_enc: b_enc, W_dec: W_dec, b_dec: b_dec)
+        s.optimizerState = optimizerState?.copy()
+        s.featureDensity = featureDensity
+        return s
+    }
+
+    func checkInput(_ x: Matrix, _ what: String) throws {
+        guard x.cols == dIn else {
+            throw SAEError("\(what): input has \(x.cols) columns but this SAE has d_in = \(dIn)\(config.hookName.map { " (\($0))" } ?? "")")
+        }
+    }
+
+    // MARK: inference
+
+    public func encode(_ x: Matrix, noise: Bool, rng: inout RNG) throws -> Matrix {
+        try checkInput(x, "encode")
+        let ws = StepWorkspace(dIn: dIn, dSAE: dSAE)
+        let useNoise = noise && config.architecture == .nsae && config.sigma > 0
+        ws.forward(self, x: x, noiseSeed: useNoise ? rng.next() : nil, step: 0, denseCodes: true, needGradients: false)
+        return Matrix(rows: x.rows, cols: dSAE, data: ws.pre.array(x.rows * dSAE))
+    }
+
+    /// Encodes with the evaluation noise setting (noise only when config.noise == .always), seeded from the config.
+    public func encode(_ x: Matrix) throws -> Matrix {
+        var rng = RNG(seed: config.seed &+ 0x5EED)
+        return try encode(x, noise: config.noiseInEvaluation, rng: &rng)
+    }
+
+    public func decode(_ c: Matrix) throws -> Matrix {
+        guard c.cols == dSAE else { throw SAEError("decode: codes have \(c.cols) columns but this SAE has d_sae = \(dSAE)") }
+        var out = Matrix(rows: c.rows, cols: dIn)
+        let n = dIn, m = dSAE
+        c.data.withUnsafeBufferPointer { pc in
+            W_dec.data.withUnsafeBufferPointer { pw in
+                out.data.withUnsafeMutableBufferPointer { po in
+                    for b in 0..<c.rows {
+                        let row = po.baseAddress! + b * n
+                        for i in 0..<n { row[i] = b_dec[i] }
+                        let codes = pc.baseAddress! + b * m
+                        for j in 0..<m where codes[j] != 0 { Vec.axpy(codes[j], pw.baseAddress! + j * n, row, n) }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    public func reconstruct(_ x: Matrix) throws -> Matrix { try decode(try encode(x)) }
+
+    // MARK: training math
+
+    public func lossAndGradients(_ x: Matrix, noise: Bool, rng: inout RNG) throws -> (LossTerms, SAEGradients) {
+        try checkInput(x, "loss")
+        guard x.rows > 0 else { throw SAEError("loss: the batch is empty") }
+        let ws = StepWorkspace(dIn: dIn, dSAE: dSAE)
+        let useNoise = noise && config.architecture == .nsae && config.sigma > 0
+        ws.forward(self, x: x, noiseSeed: useNoise ? rng.next() : nil, step: 0, denseCodes: false, needGradients: true)
+        ws.backward(self)
+        var gEncRows = Matrix(rows: dSAE, cols: dIn)
+        var gDec = Matrix(rows: dSAE, cols: dIn)
+        gEncRows.data.withUnsafeMutableBufferPointer { pe in
+            gDec.data.withUnsafeMutableBufferPointer { pd in
+                for j in 0..<dSAE {
+                    ws.featureGradients(j, dec: pd.baseAddress! + j * dIn, enc: pe.baseAddress! + j * dIn)
+                }
+            }
+        }
+        return (ws.terms, SAEGradients(W_enc: gEncRows.transposed(), b_enc: ws.gradBEnc, W_dec: gDec, b_dec: ws.gradBDec))
+    }
+
+    /// The loss alone (same noise as `lossAndGradients` for the same rng state), for finite-difference checks.
+    public func loss(_ x: Matrix, noise: Bool, rng: inout RNG) throws -> LossTerms {
+        try checkInput(x, "loss")
+        let ws = StepWorkspace(dIn: dIn, dSAE: dSAE)
+        let useNoise = noise && config.architecture == .nsae && config.sigma > 0
+        ws.forward(self, x: x, noiseSeed: useNoise ? rng.next() : nil, step: 0, denseCodes: false, needGradients: false)
+        return ws.terms
+    }
+
+    /// The relu decoder constraint's gradient step: removes from each decoder row's gradient its component along
+    /// that row, so a step moves along the unit sphere to first order.
+    public func projectDecoderGradient(_ grad: inout Matrix) {
+        precondition(grad.rows == dSAE && grad.cols == dIn)
+        let n = dIn
+        grad.data.withUnsafeMutableBufferPointer { pg in
+            W_dec.data.withUnsafeBufferPointer { pw in
+                for j in 0..<dSAE { Self.removeParallel(pg.baseAddress! + j * n, along: pw.baseAddress! + j * n, n) }
+            }
+        }
+    }
+
+    /// Rescales every decoder row to unit norm (rows of norm 0 are left alone).
+    public func normalizeDecoderRows() {
+        let n = dIn
+        W_dec.data.withUnsafeMutableBufferPointer { pw in
+            for j in 0..<dSAE { Self.normalize(pw.baseAddress! + j * n, n) }
+        }
+    }
+
+    @inline(__always)
+    static func removeParallel(_ g: UnsafeMutablePointer<Float>, along w: UnsafePointer<Float>, _ n: Int) {
+        let ww = Vec.dot(w, w, n)
+        guard ww > 0 else { return }
+        Vec.axpy(-Vec.dot(g, w, n) / ww, w, g, n)
+    }
+
+    @inline(__always)
+    static func normalize(_ w: UnsafeMutablePointer<Float>, _ n: Int) {
+        let norm = Vec.dot(w, w, n).squareRoot()
+        guard norm > 0, norm.isFinite else { return }
+        let s = 1 / norm
+        for i in 0..<n { w[i] *= s }
+    }
+}
+
+/// Architectures by name, as the command language and SAELens cfg.json spell them.
+public enum SAERegistry {
+    /// Names accepted by `make`, with aliases used by SAELens files ("standard" is SAELens's name for relu).
+    public static let names: [String] = ["relu", "nsae"]
+    static let aliases: [String: SAEArchitecture] = ["relu": .relu, "standard": .relu, "nsae": .nsae, "normalized": .nsae]
+
+    public static func architecture(named name: String) throws -> SAEArchitecture {
+        guard let a = aliases[name.lowercased()] else {
+            throw SAEError("unknown SAE architecture '\(name)'; valid names: \(names.joined(separator: ", "))")
+        }
+        return a
+    }
+
+    /// A freshly initialized SAE of the named architecture.
+    public static func make(_ name: String, dIn: Int, dSAE: Int, alpha: Float, sigma: Float = 1,
+                            noise: NoiseMode = .train, mse: MSEMode = .sum, beta: BetaMode = .batch,
+                            layerMeanNorm: Float? = nil, seed: UInt64 = 1, hookName: String? = nil,
+                            hookLayer: Int? = nil, modelName: String? = nil) throws -> SAE {
+        let config = SAEConfig(architecture: try architecture(named: name), dIn: dIn, dSAE: dSAE, alpha: alpha,
+                               sigma: sigma, noise: noise, mse: mse, beta: beta, layerMeanNorm: layerMeanNorm,
+                               seed: seed, hookName: hookName, hookLayer: hookLayer, modelName: modelName)
+        return try SAE(config: config)
+    }
+}

@@ -1,0 +1,419 @@
+// The forward and backward pass of one SAE on one batch, using the sparsity of the codes c.
+//
+// Shapes: x, xc, x′, dx [B, n]; pre [B, m]; the active entries of c as a row-major list (CSR, ~B·L0 entries) and
+// its per-feature transpose (CSC). Only the encoder's forward product is dense:
+//   xc   = x − b_dec                                   [B, n]
+//   pre  = xc · W_encᵀrows + b_enc (+ σε for nsae)      [B, m]   one sgemm
+//   c    = ReLU(pre)  |  tanh(ReLU(pre))               kept only where active
+//   x′   = b_dec + Σ_{j active in b} c_bj · W_dec[j]   [B, n]   sparse: B·L0 row axpys
+//   L    = (1/B)Σ_b (‖x′_b − x_b‖² [/n when mse=mean] + β‖c_b‖₁)
+// Backward (s = 2/B, or 2/(B·n) when mse=mean), the first two lines fused into the decode loop while row b's
+// decoder rows are in cache:
+//   dx_b        = s·(x′_b − x_b)
+//   dpre_bj     = (dx_b · W_dec[j] + β/B) · f′(pre_bj)       only for active (b, j); f′ = 1 or 1 − c²
+//   dW_dec[j]   = Σ_{b: j active} c_bj · dx_b               (per feature, from the CSC list)
+//   dW_enc[:,j] = Σ_{b: j active} dpre_bj · xc_b
+//   db_enc[j]   = Σ_b dpre_bj
+//   db_dec      = Σ_b dx_b − W_enc · db_enc                 (b_dec enters through x′ and through xc)
+import Foundation
+import Tensor
+
+/// A growable buffer of plain values, reused across steps so a training step allocates nothing.
+final class Scratch<T> {
+    private(set) var base: UnsafeMutablePointer<T>
+    private(set) var capacity: Int
+    var count = 0
+
+    init(capacity: Int = 16) {
+        self.capacity = max(capacity, 1)
+        base = .allocate(capacity: self.capacity)
+    }
+    deinit { base.deallocate() }
+
+    /// Makes room for `n` values; contents are not kept.
+    func ensure(_ n: Int) {
+        guard n > capacity else { return }
+        base.deallocate()
+        capacity = max(n, capacity * 2)
+        base = .allocate(capacity: capacity)
+    }
+
+    @inline(__always) func append(_ v: T) {
+        if count == capacity {
+            let bigger = UnsafeMutablePointer<T>.allocate(capacity: capacity * 2)
+            bigger.moveInitialize(from: base, count: count)
+            base.deallocate()
+            base = bigger
+            capacity *= 2
+        }
+        (base + count).initialize(to: v)
+        count += 1
+    }
+
+    func array(_ n: Int) -> [T] { Array(UnsafeBufferPointer(start: base, count: n)) }
+
+    /// Grows to hold at least `n` values, keeping the first `count`.
+    func reserve(_ n: Int) {
+        guard n > capacity else { return }
+        let newCapacity = max(n, capacity * 2)
+        let bigger = UnsafeMutablePointer<T>.allocate(capacity: newCapacity)
+        bigger.moveInitialize(from: base, count: count)
+        base.deallocate()
+        base = bigger
+        capacity = newCapacity
+    }
+}
+
+/// The active entries one worker found in its rows.
+final class CodePart {
+    let feature = Scratch<Int32>(capacity: 1 << 14)
+    let value = Scratch<Float>(capacity: 1 << 14)
+    let rowCount = Scratch<Int32>(capacity: 256)
+    func clear() { feature.count = 0; value.count = 0; rowCount.count = 0 }
+    /// Room for `extra` more entries, so a row can be written through plain pointers.
+    func reserve(_ extra: Int) { feature.reserve(feature.count + extra); value.reserve(value.count + extra) }
+}
+
+final class StepWorkspace {
+    let dIn: Int
+    let dSAE: Int
+    private(set) var rows = 0
+
+    let xc = Scratch<Float>()
+    let pre = Scratch<Float>()
+    let recon = Scratch<Float>()
+    let dx = Scratch<Float>()
+    let inputNorms = Scratch<Float>()
+    let rowSquaredError = Scratch<Double>()
+    // Active entries, row-major.
+    let rowStart = Scratch<Int>()
+    let entryFeature = Scratch<Int32>()
+    let entryRow = Scratch<Int32>()
+    let entryValue = Scratch<Float>()
+    let entrySlope = Scratch<Float>()
+    let entryGrad = Scratch<Float>()
+    // The same entries grouped by feature (k in colStart[j]..<colStart[j+1]): row, c and dL/dpre.
+    let colStart = Scratch<Int>()
+    let colRow = Scratch<Int32>()
+    let colValue = Scratch<Float>()
+    let colGrad = Scratch<Float>()
+    private let fill = Scratch<Int>()
+    private var parts: [CodePart] = []
+
+    var nnz = 0
+    var terms = LossTerms()
+    var gradBEnc: [Float]
+    var gradBDec: [Float]
+    var gradientsReady = false
+
+    init(dIn: Int, dSAE: Int) {
+        self.dIn = dIn; self.dSAE = dSAE
+        gradBEnc = [Float](repeating: 0, count: dSAE)
+        gradBDec = [Float](repeating: 0, count: dIn)
+    }
+
+    /// Runs the forward pass. With `denseCodes`, `pre` holds c (zeros included) afterwards; otherwise only the
+    /// active-entry list is complete. The noise of row block k is drawn from stream (noiseSeed, step, k).
+    func forward(_ sae: SAE, x: Matrix, noiseSeed: UInt64?, step: UInt64, denseCodes: Bool, needGradients: Bool) {
+        x.data.withUnsafeBufferPointer { px in
+            forward(sae, x: px.baseAddress!, rows: x.rows, noiseSeed: noiseSeed, step: step,
+                    denseCodes: denseCodes, needGradients: needGradients)
+        }
+    }
+
+    func forward(_ sae: SAE, x: UnsafePointer<Float>, rows B: Int, noiseSeed: UInt64?, step: UInt64,
+                 denseCodes: Bool, needGradients: Bool) {
+        let n = dIn, m = dSAE
+        rows = B
+        gradientsReady = false
+        xc.ensure(B * n); pre.ensure(B * m); recon.ensure(B * n); inputNorms.ensure(B); rowSquaredError.ensure(B)
+        if needGradients { dx.ensure(B * n) }
+        guard B > 0 else { terms = LossTerms(); nnz = 0; return }
+        let workers = min(Parallel.workers(forWork: B * n * 4), max(1, B / 8))
+        let xcP = xc.base, normsP = inputNorms.base
+        sae.b_dec.withUnsafeBufferPointer { bdec in
+            Parallel.run(workers) { w in
+                for b in Parallel.slice(B, part: w, of: workers) {
+                    let xr = x + b * n, xcr = xcP + b * n
+                    for i in 0..<n { xcr[i] = xr[i] - bdec[i] }
+                    normsP[b] = Vec.dot(xr, xr, n).squareRoot()
+                }
+            }
+        }
+        sae.encoderRows.data.withUnsafeBufferPointer { we in
+            BLAS.sgemm(transA: false, transB: true, m: B, n: m, k: n, a: xcP, lda: n, b: we.baseAddress!, ldb: n,
+                       beta: 0, c: pre.base, ldc: m)
+        }
+        activate(sae, rows: B, noiseSeed: noiseSeed, step: step, denseCodes: denseCodes)
+        decode(sae, x: x, rows: B, needGradients: needGradients)
+    }
+
+    /// Adds b_enc (and noise), applies the activation, and collects the active entries.
+    private func activate(_ sae: SAE, rows B: Int, noiseSeed: UInt64?, step: UInt64, denseCodes: Bool) {
+        let m = dSAE
+        let blocks = (B + GaussianNoise.rowsPerStream - 1) / GaussianNoise.rowsPerStream
+        let workers = min(Parallel.workers(forWork: B * m * 2), blocks)
+        while parts.count < workers { parts.append(CodePart()) }
+        let isNSAE = sae.config.architecture == .nsae
+        let sigma = sae.config.sigma
+        let preP = pre.base
+        let edges = GaussianNoise.upperEdge
+        sae.b_enc.withUnsafeBufferPointer { benc in
+            edges.withUnsafeBufferPointer { edge in
+                let parts = self.parts
+                Parallel.run(workers) { w in
+                    let part = parts[w]
+                    part.clear()
+                    for block in Parallel.slice(blocks, part: w, of: workers) {
+                        var rng = NoiseStream(seed: GaussianNoise.streamSeed(base: noiseSeed ?? 0, step: step, block: block))
+                        let rowEnd = min(B, (block + 1) * GaussianNoise.rowsPerStream)
+                        for b in (block * GaussianNoise.rowsPerStream)..<rowEnd {
+                            let p = preP + b * m
+                            part.reserve(m)
+                            let start = part.feature.count
+                            let f = part.feature.base + start, v = part.value.base + start
+                            let found = noiseSeed != nil
+                                ? Self.activateRowWithNoise(p, benc.baseAddress!, m, sigma, edge.baseAddress!, &rng, f, v, dense: denseCodes)
+                                : Self.activateRow(p, benc.baseAddress!, m, f, v, dense: denseCodes)
+                            part.feature.count = start + found
+                            part.value.count = start + found
+                            part.rowCount.append(Int32(found))
+                        }
+                    }
+                    // The activation itself: c = pre⁺ for relu, tanh(pre⁺) for nsae (its slope 1 − c² is taken
+                    // from c when merging).
+                    if isNSAE {
+                        let values = part.value.base
+                        for e in 0..<part.value.count { values[e] = Foundation.tanhf(values[e]) }
+                    }
+                    if denseCodes && isNSAE {
+                        let firstRow = Parallel.slice(blocks, part: w, of: workers).lowerBound * GaussianNoise.rowsPerStream
+                        var e = 0
+                        for r in 0..<part.rowCount.count {
+                            let b = firstRow + r
+                            for _ in 0..<Int(part.rowCount.base[r]) {
+                                preP[b * m + Int(part.feature.base[e])] = part.value.base[e]
+                                e += 1
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        mergeParts(workers: workers, rows: B, isNSAE: isNSAE)
+    }
+
+    /// Writes the entries of one row whose pre-activation is positive to `feature`/`value` (pre-activation value
+    /// for now); returns how many. The caller reserved room for m entries.
+    @inline(__always)
+    private static func activateRow(_ p: UnsafeMutablePointer<Float>, _ benc: UnsafePointer<Float>, _ m: Int,
+                                    _ feature: UnsafeMutablePointer<Int32>, _ value: UnsafeMutablePointer<Float>,
+                                    dense: Bool) -> Int {
+        var j = 0, k = 0
+        let rp = UnsafeMutableRawPointer(p), rb = UnsafeRawPointer(benc)
+        while j + 16 <= m {
+            let v = rp.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
+                + rb.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
+            let positive = v .> 0
+            if dense { rp.storeBytes(of: v.replacing(with: 0, where: .!positive), toByteOffset: j * 4, as: SIMD16<Float>.self) }
+            if any(positive) {
+                for q in 0..<16 where v[q] > 0 { feature[k] = Int32(j + q); value[k] = v[q]; k += 1 }
+            }
+            j += 16
+        }
+        while j < m {
+            let v = p[j] + benc[j]
+            if v > 0 { feature[k] = Int32(j); value[k] = v; k += 1 }
+            if dense { p[j] = max(v, 0) }
+            j += 1
+        }
+        return k
+    }
+
+    /// As `activateRow`, with ε = σ·Φ⁻¹(u) added; ε is only evaluated where the bucket bound allows activity.
+    @inline(__always)
+    private static func activateRowWithNoise(_ p: UnsafeMutablePointer<Float>, _ benc: UnsafePointer<Float>, _ m: Int,
+                                             _ sigma: Float, _ edge: UnsafePointer<Float>, _ rng: inout NoiseStream,
+                                             _ feature: UnsafeMutablePointer<Int32>, _ value: UnsafeMutablePointer<Float>,
+                                             dense: Bool) -> Int {
+        let shift = UInt32(32 - GaussianNoise.bucketBits)
+        var j = 0, k = 0
+        while j < m {
+            let bits = rng.next()
+            for half in 0..<2 where j < m {
+                let u = UInt32(truncatingIfNeeded: half == 0 ? bits : bits >> 32)
+                let v = p[j] + benc[j]
+                var out: Float = 0
+                if v + sigma * edge[Int(u >> shift)] > 0 {
+                    let noisy = v + sigma * GaussianNoise.normal(fromBits: u)
+                    if noisy > 0 { feature[k] = Int32(j); value[k] = noisy; k += 1; out = noisy }
+                }
+                if dense { p[j] = out }
+                j += 1
+            }
+        }
+        return k
+    }
+
+    private func mergeParts(workers: Int, rows B: Int, isNSAE: Bool) {
+        var total = 0
+        for w in 0..<workers { total += parts[w].feature.count }
+        nnz = total
+        rowStart.ensure(B + 1)
+        entryFeature.ensure(total); entryRow.ensure(total); entryValue.ensure(total); entrySlope.ensure(total)
+        entryGrad.ensure(total)
+        var e = 0, b = 0
+        rowStart.base[0] = 0
+        for w in 0..<workers {
+            let part = parts[w]
+            let k = part.feature.count
+            (entryFeature.base + e).update(from: part.feature.base, count: k)
+            (entryValue.base + e).update(from: part.value.base, count: k)
+            let slope = entrySlope.base + e, value = part.value.base
+            if isNSAE { for q in 0..<k { slope[q] = 1 - value[q] * value[q] } } else { slope.update(repeating: 1, count: k) }
+            for r in 0..<part.rowCount.count {
+                let c = Int(part.rowCount.base[r])
+                for q in 0..<c { entryRow.base[rowStart.base[b] + q] = Int32(b) }
+                rowStart.base[b + 1] = rowStart.base[b] + c
+                b += 1
+            }
+            e += k
+        }
+        precondition(b == B && e == total, "active-entry merge lost rows")
+    }
+
+    /// x′ = b_dec + Σ c_bj W_dec[j] per row and the loss terms; with gradients also dx = dL/dx′ and, while the
+    /// row's decoder rows are still in cache, dL/dpre of its active entries.
+    private func decode(_ sae: SAE, x: UnsafePointer<Float>, rows B: Int, needGradients: Bool) {
+        let n = dIn
+        let workers = min(Parallel.workers(forWork: (nnz + B) * n), max(1, B / 8))
+        let config = sae.config
+        let meanNorm = Kernels.sumDouble(inputNorms.base, count: B) / Double(B)
+        let beta: Double
+        switch config.architecture {
+        case .relu: beta = Double(config.alpha)
+        case .nsae:
+            let norm = config.beta == .layer ? Double(config.layerMeanNorm ?? 1) : meanNorm
+            beta = Double(config.alpha) * norm * norm
+        }
+        let gradScale = Float(config.mse == .mean ? 2.0 / (Double(B) * Double(n)) : 2.0 / Double(B))
+        let l1Grad = Float(beta / Double(B))
+        let reconP = recon.base, dxP = dx.base, sqP = rowSquaredError.base
+        let rs = rowStart.base, feat = entryFeature.base, val = entryValue.base, slope = entrySlope.base, grad = entryGrad.base
+        sae.W_dec.data.withUnsafeBufferPointer { wdBuf in
+            sae.b_dec.withUnsafeBufferPointer { bdec in
+                let wd = wdBuf.baseAddress!
+                Parallel.run(workers) { w in
+                    for b in Parallel.slice(B, part: w, of: workers) {
+                        let r = reconP + b * n
+                        r.update(from: bdec.baseAddress!, count: n)
+                        var e = rs[b]
+                        let end = rs[b + 1]
+                        while e + 3 < end {
+                            Vec.axpy4(SIMD4(val[e], val[e + 1], val[e + 2], val[e + 3]), wd + Int(feat[e]) * n,
+                                      wd + Int(feat[e + 1]) * n, wd + Int(feat[e + 2]) * n, wd + Int(feat[e + 3]) * n, r, n)
+                            e += 4
+                        }
+                        while e + 1 < end {
+                            Vec.axpy2(val[e], wd + Int(feat[e]) * n, val[e + 1], wd + Int(feat[e + 1]) * n, r, n)
+                            e += 2
+                        }
+                        if e < end { Vec.axpy(val[e], wd + Int(feat[e]) * n, r, n) }
+                        let xr = x + b * n
+                        var sq: Double = 0
+                        for i in 0..<n { let d = Double(r[i] - xr[i]); sq += d * d }
+                        sqP[b] = sq
+                        guard needGradients else { continue }
+                        let g = dxP + b * n
+                        for i in 0..<n { g[i] = gradScale * (r[i] - xr[i]) }
+                        // dpre_bj = (dx_b · W_dec[j] + β/B) · f′(pre_bj)
+                        e = rs[b]
+                        while e + 1 < end {
+                            let (d1, d2) = Vec.dot2(g, wd + Int(feat[e]) * n, wd + Int(feat[e + 1]) * n, n)
+                            grad[e] = (d1 + l1Grad) * slope[e]
+                            grad[e + 1] = (d2 + l1Grad) * slope[e + 1]
+                            e += 2
+                        }
+                        if e < end { grad[e] = (Vec.dot(g, wd + Int(feat[e]) * n, n) + l1Grad) * slope[e] }
+                    }
+                }
+            }
+        }
+        let sumSq = (0..<B).reduce(0.0) { $0 + sqP[$1] }
+        let l1 = Kernels.sumDouble(entryValue.base, count: nnz)
+        let mse = config.mse == .mean ? sumSq / (Double(B) * Double(n)) : sumSq / Double(B)
+        let l1Term = beta * l1 / Double(B)
+        terms = LossTerms(loss: mse + l1Term, mseTerm: mse, l1Term: l1Term, l0: Double(nnz) / Double(B),
+                          l1: l1 / Double(B), beta: beta)
+    }
+
+    /// Groups the active entries by feature and computes the bias gradients (after a forward with gradients).
+    func backward(_ sae: SAE) {
+        let n = dIn, m = dSAE, B = rows
+        let feat = entryFeature.base, grad = entryGrad.base, val = entryValue.base, rowOf = entryRow.base
+        let dxP = dx.base
+        // Counting sort by feature; each feature's entries keep ascending row order.
+        colStart.ensure(m + 1); colRow.ensure(max(nnz, 1)); colValue.ensure(max(nnz, 1)); colGrad.ensure(max(nnz, 1))
+        let cs = colStart.base
+        for j in 0...m { cs[j] = 0 }
+        for e in 0..<nnz { cs[Int(feat[e]) + 1] += 1 }
+        for j in 0..<m { cs[j + 1] += cs[j] }
+        fill.ensure(m)
+        let next = fill.base
+        next.update(from: cs, count: m)
+        for e in 0..<nnz {
+            let j = Int(feat[e]), k = next[j]
+            colRow.base[k] = rowOf[e]; colValue.base[k] = val[e]; colGrad.base[k] = grad[e]
+            next[j] = k + 1
+        }
+        for j in 0..<m {
+            var s: Float = 0
+            for k in cs[j]..<cs[j + 1] { s += colGrad.base[k] }
+            gradBEnc[j] = s
+        }
+        // db_dec = Σ_b dx_b − W_encRowsᵀ · db_enc
+        for i in 0..<n { gradBDec[i] = 0 }
+        gradBDec.withUnsafeMutableBufferPointer { gb in
+            for b in 0..<B { Vec.axpy(1, dxP + b * n, gb.baseAddress!, n) }
+            gradBEnc.withUnsafeBufferPointer { ge in
+                sae.encoderRows.data.withUnsafeBufferPointer { we in
+                    BLAS.sgemm(transA: true, transB: false, m: n, n: 1, k: m, alpha: -1, a: we.baseAddress!, lda: n,
+                               b: ge.baseAddress!, ldb: 1, beta: 1, c: gb.baseAddress!, ldc: 1)
+                }
+            }
+        }
+        gradientsReady = true
+    }
+
+    /// Feature j's gradient rows: dL/dW_dec[j] = Σ c_bj · dx_b into `dec` and dL/dW_enc[:, j] = Σ dpre_bj · xc_b
+    /// into `enc` (n values each), over the rows b where j is active.
+    @inline(__always)
+    func featureGradients(_ j: Int, dec: UnsafeMutablePointer<Float>, enc: UnsafeMutablePointer<Float>) {
+        let n = dIn
+        dec.update(repeating: 0, count: n)
+        enc.update(repeating: 0, count: n)
+        let row = colRow.base, val = colValue.base, grad = colGrad.base, dxP = dx.base, xcP = xc.base
+        var k = colStart.base[j]
+        let end = colStart.base[j + 1]
+        while k + 3 < end {
+            let r1 = Int(row[k]) * n, r2 = Int(row[k + 1]) * n, r3 = Int(row[k + 2]) * n, r4 = Int(row[k + 3]) * n
+            Vec.axpy4(SIMD4(val[k], val[k + 1], val[k + 2], val[k + 3]), dxP + r1, dxP + r2, dxP + r3, dxP + r4, dec, n)
+            Vec.axpy4(SIMD4(grad[k], grad[k + 1], grad[k + 2], grad[k + 3]), xcP + r1, xcP + r2, xcP + r3, xcP + r4, enc, n)
+            k += 4
+        }
+        while k + 1 < end {
+            let r1 = Int(row[k]) * n, r2 = Int(row[k + 1]) * n
+            Vec.axpy2(val[k], dxP + r1, val[k + 1], dxP + r2, dec, n)
+            Vec.axpy2(grad[k], xcP + r1, grad[k + 1], xcP + r2, enc, n)
+            k += 2
+        }
+        if k < end {
+            let r = Int(row[k]) * n
+            Vec.axpy(val[k], dxP + r, dec, n)
+            Vec.axpy(grad[k], xcP + r, enc, n)
+        }
+    }
+
+    /// Number of rows in which feature j was active (valid after `backward`).
+    @inline(__always) func fires(_ j: Int) -> Int { colStart.base[j + 1] - colStart.base[j] }
+}

@@ -1,0 +1,101 @@
+import Activations
+import Foundation
+import GPT2
+import SAE
+import Tensor
+
+// load (all kinds), tokenize, run: thin adapters over GPT2, Activations and SAE.
+
+extension Engines {
+    static func loadModel(_ path: String, call: Call) throws -> Value {
+        let resolved = path == "builtin" ? try builtinModelPath(call) : path
+        let model: GPT2Model
+        do { model = try GPT2Model.load(path: resolved) } catch {
+            throw call.error(atArgument: 1, "cannot load GPT-2 from `\(resolved)`: \(error)")
+        }
+        return .object(ModelObject(model: model, path: resolved))
+    }
+
+    /// The GPT-2 that ships with nsae: $NSAE_BUILTIN_GPT2, else `share/nsae/gpt2` beside or above the executable.
+    static func builtinModelPath(_ call: Call) throws -> String {
+        var candidates: [String] = []
+        if let env = ProcessInfo.processInfo.environment["NSAE_BUILTIN_GPT2"], !env.isEmpty { candidates.append(env) }
+        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath().deletingLastPathComponent()
+        for up in 0...4 {
+            var dir = executable
+            for _ in 0..<up { dir = dir.deletingLastPathComponent() }
+            candidates.append(dir.appendingPathComponent("share/nsae/gpt2").path)
+            candidates.append(dir.appendingPathComponent("models/builtin-gpt2").path)
+        }
+        if let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) { return found }
+        throw call.error(atArgument: 1, "the builtin GPT-2 is not installed in this build (looked in $NSAE_BUILTIN_GPT2 and share/nsae/gpt2 near the executable); give a path instead: load gpt2 \"PATH\"")
+    }
+
+    static func loadCorpus(_ path: String, field: String, call: Call) throws -> Value {
+        do { return .object(CorpusObject(corpus: try Corpus(path: path, jsonField: field))) } catch {
+            throw call.error(atArgument: 1, "cannot load the corpus `\(path)`: \(error)")
+        }
+    }
+
+    static func loadStore(_ path: String, call: Call) throws -> Value {
+        let lower = path.lowercased()
+        do {
+            if lower.hasSuffix(".npy") || lower.hasSuffix(".safetensors") {
+                // Activations computed elsewhere become a store folder beside the file, reused when it is complete.
+                let folder = path + ".store"
+                if let existing = try? ActivationStore(path: folder), existing.manifest.complete {
+                    return .object(StoreObject(store: existing))
+                }
+                return .object(StoreObject(store: try ActivationStore.write(fromMatrices: path, to: folder, overwrite: true)))
+            }
+            return .object(StoreObject(store: try ActivationStore(path: path)))
+        } catch {
+            throw call.error(atArgument: 1, "cannot load activations from `\(path)`: \(error)")
+        }
+    }
+
+    static func loadSAE(_ path: String, call: Call) throws -> Value {
+        do { return .object(SAEObject(group: try SAELensIO.load(path), store: nil)) } catch {
+            throw call.error(atArgument: 1, "cannot load an SAE group from `\(path)`: \(error)")
+        }
+    }
+
+    static func tokenizer(of model: ModelObject, _ call: Call) throws -> Tokenizer {
+        guard let tokenizer = model.model.tokenizer else {
+            throw call.error(atArgument: 0, "the model \(model.model.name) has no tokenizer (put vocab.json and merges.txt beside its weights)")
+        }
+        return tokenizer
+    }
+
+    static func tokenize(_ call: Call) throws -> Value {
+        let model = try call.object(0, as: ModelObject.self)
+        guard case .string(let text) = call.arguments[1] else { throw call.error(atArgument: 1, "expected a string") }
+        let tokenizer = try tokenizer(of: model, call)
+        let ids = tokenizer.encode(text)
+        return .table(Table(columns: ["position", "id", "token"], rows: ids.enumerated().map { i, id in
+            [.number(Double(i)), .number(Double(id)), .text(tokenizer.tokenString(id))]
+        }))
+    }
+
+    static func runModel(_ call: Call) throws -> Value {
+        let model = try call.object(0, as: ModelObject.self)
+        guard case .string(let text) = call.arguments[1] else { throw call.error(atArgument: 1, "expected a string") }
+        let tokenizer = try tokenizer(of: model, call)
+        let k = call.integer("top") ?? 5
+        guard k >= 1 else { throw call.error(atOption: "top", "top must be at least 1, found \(k)") }
+        var ids = tokenizer.encode(text)
+        if call.bool("bos") ?? true { ids.insert(Tokenizer.endOfText, at: 0) }
+        guard !ids.isEmpty else { throw call.error(atArgument: 1, "the text has no tokens; give some text or bos=true") }
+        let limit = model.model.config.nPositions
+        guard ids.count <= limit else {
+            throw call.error(atArgument: 1, "the text is \(ids.count) tokens, longer than the model's context of \(limit)")
+        }
+        let result = try model.model.forward(tokens: ids, batch: 1, seqLen: ids.count)
+        guard let logits = result.logits else { throw call.error("the forward pass returned no logits") }
+        let ce = ids.count > 1 ? Double(try Losses.meanCrossEntropy(logits: logits, tokens: ids, batch: 1, seqLen: ids.count)) : .nan
+        let top: [[Int32]] = logits.data.withUnsafeBufferPointer { p in
+            (0..<ids.count).map { t in Kernels.topK(p.baseAddress! + t * logits.cols, count: logits.cols, k: k).map { Int32($0) } }
+        }
+        return .object(RunObject(tokens: ids, ceLoss: ce, top: top, tokenText: { tokenizer.tokenString($0) }))
+    }
+}

@@ -1,0 +1,107 @@
+import Activations
+import Foundation
+import GPT2
+import SAE
+import Tensor
+
+// harvest, synth, stats: adapters over the activation store.
+
+extension Engines {
+    static func requiredString(_ call: Call, _ name: String) throws -> String {
+        guard let value = call.string(name) else { throw call.error("`\(call.verb.name)` needs \(name)=… ; usage: \(call.verb.usage)") }
+        return value
+    }
+
+    static func requiredInt(_ call: Call, _ name: String) throws -> Int {
+        guard let value = call.integer(name) else { throw call.error("`\(call.verb.name)` needs \(name)=N ; usage: \(call.verb.usage)") }
+        return value
+    }
+
+    static func positive(_ call: Call, _ name: String, default fallback: Int) throws -> Int {
+        let value = call.integer(name) ?? fallback
+        guard value >= 1 else { throw call.error(atOption: name, "\(name) must be at least 1, found \(value)") }
+        return value
+    }
+
+    static func harvest(_ call: Call) throws -> Value {
+        let model = try call.object(0, as: ModelObject.self)
+        let corpus = try call.object(1, as: CorpusObject.self)
+        let out = try requiredString(call, "out")
+        let nLayer = model.model.config.nLayer
+        let layers = call.layers("layers") ?? Array(0..<nLayer)
+        if let bad = layers.first(where: { $0 >= nLayer }) {
+            throw call.error(atOption: "layers", "layer \(bad) does not exist: the model has layers 0..\(nLayer - 1)")
+        }
+        var options = Harvester.Options(layers: layers)
+        if case .string(let hook)? = call.option("hook") {
+            guard let kind = HookPoint.Kind(rawValue: hook) else { throw call.error(atOption: "hook", "unknown hook kind \(hook)") }
+            options.kind = kind
+        }
+        options.contextLength = try positive(call, "context", default: 128)
+        guard options.contextLength <= model.model.config.nPositions else {
+            throw call.error(atOption: "context", "context \(options.contextLength) exceeds the model's \(model.model.config.nPositions) positions")
+        }
+        options.maxTokens = try positive(call, "tokens", default: 1_000_000)
+        guard options.maxTokens! >= options.contextLength else {
+            throw call.error(atOption: "tokens", "tokens=\(options.maxTokens!) is less than one context window of \(options.contextLength)")
+        }
+        options.batchSize = try positive(call, "batch", default: 8)
+        if case .string(let dtype)? = call.option("dtype") { options.dtype = dtype == "f16" ? .f16 : .f32 }
+        options.overwrite = call.bool("overwrite") ?? false
+        let context = call.work("harvest")
+        defer { call.finish(context) }
+        let store = try Harvester.harvest(model: model.model, corpus: corpus.corpus, to: out, options: options, context: context)
+        return .object(StoreObject(store: store))
+    }
+
+    static func synth(_ call: Call) throws -> Value {
+        let out = try requiredString(call, "out")
+        let layerCount = call.integer("layers")
+        var norms = call.numbers("norms") ?? [1, 4, 16, 64]
+        if let layerCount {
+            guard layerCount >= 1 else { throw call.error(atOption: "layers", "layers must be at least 1") }
+            if call.has("norms") {
+                guard norms.count == layerCount else {
+                    throw call.error(atOption: "layers", "layers=\(layerCount) but norms= lists \(norms.count) scales; give one norm per layer")
+                }
+            } else {
+                norms = (0..<layerCount).map { pow(4, Double($0)) }
+            }
+        }
+        let d = try positive(call, "d", default: 64)
+        let features = try positive(call, "features", default: 512)
+        let active = call.number("active") ?? 5
+        guard let activeCount = exactInt(active), activeCount >= 1, activeCount <= features else {
+            throw call.error(atOption: "active", "active must be a whole number in 1...\(features), found \(formatNumber(active))")
+        }
+        let tokens = try positive(call, "tokens", default: 200_000)
+        let seed = call.integer("seed") ?? call.session.settings.seed
+        let context = call.work("synth")
+        defer { call.finish(context) }
+        let data = try SyntheticData(d: d, features: features, active: activeCount, norms: norms.map { Float($0) },
+                                     seed: UInt64(max(0, seed)))
+        return .object(StoreObject(store: try ActivationStore.writeSynthetic(data, tokens: tokens, to: out, overwrite: true, context: context)))
+    }
+
+    static func stats(_ call: Call) throws -> Value {
+        let store = try call.object(0, as: StoreObject.self).store
+        let rows = store.hooks.enumerated().map { i, hook -> [Cell] in
+            let s = store.normStats[i]
+            return [.number(Double(hook.layer)), .number(Double(s.count)), .number(s.mean), .number(s.std), .number(s.min), .number(s.max)]
+        }
+        call.display(.figure(normFigure(store)))
+        return .table(Table(columns: ["layer", "count", "mean", "std", "min", "max"], rows: rows))
+    }
+
+    /// Histograms of ‖x‖ per layer on a log10 axis, from the manifest's log-spaced norm histograms.
+    static func normFigure(_ store: ActivationStore) -> Figure {
+        let edges = NormStats.binEdges.map { log10($0) }
+        let used = store.normStats.flatMap { $0.histogram.enumerated().filter { $0.element > 0 }.map(\.offset) }
+        let lo = used.min() ?? 0, hi = (used.max() ?? (edges.count - 2)) + 1
+        let series = store.hooks.enumerated().map { i, hook in
+            HistogramSeries(label: "layer \(hook.layer)", counts: store.normStats[i].histogram[lo..<hi].map(Double.init))
+        }
+        return Figure(title: "activation norms ‖x‖ per layer (non-BOS)", xLabel: "log10 ‖x‖", yLabel: "tokens",
+                      kind: .histogram(edges: Array(edges[lo...hi]), series: series))
+    }
+}

@@ -1,0 +1,182 @@
+import Activations
+import Foundation
+import GPT2
+import SAE
+import Tensor
+
+// sae, train, eval, compare, splice: adapters over SAE (group, trainer, evaluator) and Activations (reader, splice).
+
+extension Engines {
+    static func makeSAE(_ call: Call) throws -> Value {
+        guard case .string(let kind) = call.arguments[0] else { throw call.error(atArgument: 0, "expected relu or nsae") }
+        let storeObject = try call.object(1, as: StoreObject.self)
+        let store = storeObject.store
+        let available = store.hooks.map(\.layer)
+        let layers = call.layers("layers") ?? available
+        var hookIndices: [Int] = []
+        for layer in layers {
+            guard let index = store.hooks.firstIndex(where: { $0.layer == layer }) else {
+                throw call.error(atOption: "layers", "the store has no layer \(layer); its layers are \(available.map(String.init).joined(separator: ", "))")
+            }
+            hookIndices.append(index)
+        }
+        let expansionValue = call.number("expansion") ?? 16
+        guard let expansion = exactInt(expansionValue), expansion >= 1 else {
+            throw call.error(atOption: "expansion", "expansion must be a whole number ≥ 1, found \(formatNumber(expansionValue))")
+        }
+        let alpha = call.number("alpha") ?? (kind == "nsae" ? 1e-6 : 1e-3)
+        guard alpha >= 0 else { throw call.error(atOption: "alpha", "alpha must be ≥ 0") }
+        let sigma = call.number("sigma") ?? 1
+        guard sigma >= 0 else { throw call.error(atOption: "sigma", "sigma must be ≥ 0") }
+        let noise = NoiseMode(rawValue: call.string("noise") ?? "train") ?? .train
+        let mse = MSEMode(rawValue: call.string("mse") ?? "sum") ?? .sum
+        let beta = BetaMode(rawValue: call.string("beta") ?? "batch") ?? .batch
+        let seed = call.integer("seed") ?? call.session.settings.seed
+        let group = try SAEGroup.make(kind, dims: hookIndices.map { store.hooks[$0].d }, expansion: expansion,
+                                      alpha: Float(alpha), sigma: Float(sigma), noise: noise, mse: mse, beta: beta,
+                                      layerMeanNorms: hookIndices.map { Float(store.normStats[$0].mean) },
+                                      seed: UInt64(max(0, seed)), layers: layers,
+                                      hookNames: hookIndices.map { store.hooks[$0].name }, modelName: store.manifest.model)
+        return .object(SAEObject(group: group, store: storeObject))
+    }
+
+    /// The store hook each SAE of the group reads: by hook name when the store has it, else by layer number.
+    static func hookIndices(_ sae: SAEObject, _ store: ActivationStore, _ call: Call, argument: Int) throws -> [Int] {
+        try sae.group.saes.enumerated().map { i, s in
+            let layer = sae.group.layers[i]
+            let index = s.config.hookName.flatMap { name in store.hooks.firstIndex { $0.name == name } }
+                ?? store.hooks.firstIndex { $0.layer == layer }
+            guard let index else {
+                throw call.error(atArgument: argument, "the store has no hook for the SAE of layer \(layer) (its hooks: \(store.hookNames.joined(separator: ", ")))")
+            }
+            guard store.hooks[index].d == s.dIn else {
+                throw call.error(atArgument: argument, "layer \(layer): the SAE takes d_in \(s.dIn) but the store's \(store.hooks[index].name) has d \(store.hooks[index].d)")
+            }
+            return index
+        }
+    }
+
+    static func train(_ call: Call) throws -> Value {
+        let sae = try call.object(0, as: SAEObject.self)
+        let storeObject = try call.object(1, as: StoreObject.self)
+        let store = storeObject.store
+        let batch = try positive(call, "batch", default: 4096)
+        let steps: Int
+        switch (call.integer("steps"), call.integer("tokens")) {
+        case (let s?, nil): steps = s
+        case (nil, let t?): steps = (t + batch - 1) / batch
+        case (.some, .some): throw call.error(atOption: "tokens", "give steps= or tokens=, not both")
+        case (nil, nil): throw call.error("`train` needs steps=N or tokens=N; usage: \(call.verb.usage)")
+        }
+        guard steps >= 1 else { throw call.error("train needs at least one step (steps=\(steps))") }
+        let lr = call.number("lr") ?? 1e-3
+        let optimizer = AdamConfig(lr: Float(lr), warmupSteps: call.integer("warmup") ?? 0)
+        let logEvery = try positive(call, "log_every", default: 100)
+        let hooks = try hookIndices(sae, store, call, argument: 1)
+        // Keep one reader per (group, store) so a second `train` continues the shuffled stream.
+        if sae.reader == nil || sae.reader!.store !== store || sae.reader!.hooks != hooks {
+            sae.reader = try ShuffledBatchReader(store: store, hooks: hooks, seed: UInt64(max(0, call.session.settings.seed)))
+        }
+        if sae.store == nil { sae.store = storeObject }
+        let context = call.work("train")
+        defer { call.finish(context) }
+        let log = try GroupTrainer.train(sae.group, source: sae.reader!, steps: steps, batchSize: batch, optimizer: optimizer,
+                                         logEvery: logEvery, checkpointPath: call.string("checkpoint"), context: context)
+        call.finish(context)
+        let table = Table(columns: TrainingLog.columns, rows: log.table.map { $0.map(Cell.number) })
+        if Set(log.rows.map(\.step)).count >= 2 { call.display(.figure(trainingCurves(sae.group.log))) }
+        return .table(table)
+    }
+
+    /// Loss per layer against step, over the group's whole log.
+    static func trainingCurves(_ log: TrainingLog) -> Figure {
+        let layers = Array(Set(log.rows.map(\.layer))).sorted()
+        let series = layers.map { layer -> LineSeries in
+            let rows = log.rows.filter { $0.layer == layer }
+            return LineSeries(label: "layer \(layer)", x: rows.map { Double($0.step) }, y: rows.map(\.loss))
+        }
+        return Figure(title: "training loss", xLabel: "step", yLabel: "loss", logY: true, kind: .line(series: series))
+    }
+
+    static func evaluate(_ sae: SAEObject, on store: ActivationStore, tokens: Int?, call: Call, argument: Int) throws -> [LayerMetrics] {
+        let hooks = try hookIndices(sae, store, call, argument: argument)
+        let reader = try ShuffledBatchReader(store: store, hooks: hooks, seed: 0)
+        let available = reader.rowsPerEpoch
+        guard available > 0 else { throw call.error(atArgument: argument, "the store has no non-BOS tokens to evaluate on") }
+        let n = min(tokens ?? available, available)
+        let context = call.work("eval")
+        defer { call.finish(context) }
+        let metrics = try Evaluator.evaluate(sae.group, source: reader, tokens: n, context: context)
+        sae.lastEval = metrics
+        return metrics
+    }
+
+    static let evalColumns = ["layer", "l0", "l1", "mse", "explained_variance", "suppression", "dead_fraction", "alive"]
+
+    static func evalRow(_ m: LayerMetrics) -> [Cell] {
+        [.number(Double(m.layer)), .number(m.l0), .number(m.l1), .number(m.mse), .number(m.explainedVariance),
+         .number(m.suppression), .number(m.deadFraction), .number(Double(m.aliveCount))]
+    }
+
+    static func eval(_ call: Call) throws -> Value {
+        let sae = try call.object(0, as: SAEObject.self)
+        let store = try call.object(1, as: StoreObject.self).store
+        if let t = call.integer("tokens"), t < 1 { throw call.error(atOption: "tokens", "tokens must be at least 1") }
+        let metrics = try evaluate(sae, on: store, tokens: call.integer("tokens"), call: call, argument: 1)
+        return .table(Table(columns: evalColumns, rows: metrics.map(evalRow)))
+    }
+
+    /// The names the user wrote for the positional arguments (compare labels its rows with them).
+    static func argumentNames(_ call: Call) -> [String] {
+        guard case .command(_, let arguments, _) = call.statement.body else { return [] }
+        return arguments.map { if case .name(let n) = $0.value { return n } else { return "?" } }
+    }
+
+    static func compare(_ call: Call) throws -> Value {
+        let names = argumentNames(call)
+        let shared = call.option("store").flatMap { value -> StoreObject? in
+            if case .object(let o) = value { return o as? StoreObject } else { return nil }
+        }
+        var rows: [[Cell]] = []
+        for i in call.arguments.indices {
+            let sae = try call.object(i, as: SAEObject.self)
+            guard let store = shared ?? sae.store else {
+                throw call.error(atArgument: i, "`\(names[i])` has no store to evaluate on; give store=STORE")
+            }
+            let metrics = try evaluate(sae, on: store.store, tokens: call.integer("tokens"), call: call, argument: i)
+            for m in metrics { rows.append([.text(names[i]), .text(sae.architecture)] + evalRow(m)) }
+        }
+        return .table(Table(columns: ["sae", "architecture"] + evalColumns, rows: rows))
+    }
+
+    static func splice(_ call: Call) throws -> Value {
+        let sae = try call.object(0, as: SAEObject.self)
+        let model = try call.object(1, as: ModelObject.self)
+        let corpus = try call.object(2, as: CorpusObject.self)
+        let tokenizer = try tokenizer(of: model, call)
+        let contextLength = try positive(call, "context", default: sae.store.map { $0.store.contextLength > 1 ? $0.store.contextLength : 128 } ?? 128)
+        guard contextLength <= model.model.config.nPositions else {
+            throw call.error(atOption: "context", "context \(contextLength) exceeds the model's \(model.model.config.nPositions) positions")
+        }
+        let tokens = try positive(call, "tokens", default: 10_000)
+        guard tokens >= contextLength else {
+            throw call.error(atOption: "tokens", "tokens=\(tokens) is less than one context window of \(contextLength)")
+        }
+        for (i, s) in sae.group.saes.enumerated() where s.dIn != model.model.config.nEmbd {
+            throw call.error(atArgument: 0, "the SAE of layer \(sae.group.layers[i]) takes d_in \(s.dIn) but the model's width is \(model.model.config.nEmbd)")
+        }
+        var windows = try ContextWindows(corpus: corpus.corpus, contextLength: contextLength, maxTokens: tokens,
+                                         tokenize: { tokenizer.encode($0) })
+        let all = try windows.all()
+        guard !all.isEmpty else { throw call.error(atArgument: 2, "the corpus has fewer than \(contextLength) tokens: no full window") }
+        let context = call.work("splice")
+        defer { call.finish(context) }
+        let results = try SpliceEvaluator.evaluate(model: model.model, targets: SpliceTarget.targets(for: sae.group),
+                                                   windows: all, context: context)
+        return .table(Table(columns: ["layer", "hook", "ce_clean", "ce_zero", "ce_recon", "score", "kl_zero", "kl_recon", "kl_score"],
+                            rows: results.enumerated().map { i, r in
+            [.number(Double(sae.group.layers[i])), .text(r.hook), .number(r.ceClean), .number(r.ceZero), .number(r.ceRecon),
+             .number(r.score), .number(r.klZero), .number(r.klRecon), .number(r.klScore)]
+        }))
+    }
+}

@@ -1,0 +1,78 @@
+// Verbs over activation stores: harvest, synth, stats, top, feature.
+
+enum DataVerbs {
+    static var all: [Verb] { [harvest, synth, stats, top, feature] }
+
+    static let harvest = Verb(
+        "harvest", summary: "run the model over a corpus and store activations at a hook point (shows progress)",
+        usage: "harvest MODEL CORPUS hook=mlp_out layers=0..11 tokens=1M context=128 out=\"PATH\" [dtype=f16]",
+        example: "acts = harvest gpt2 web hook=mlp_out layers=0..11 tokens=2M context=128 out=\"acts/gpt2-mlp\"",
+        positionals: [.required("MODEL", .object("model"), "a loaded model"),
+                      .required("CORPUS", .object("corpus"), "a loaded corpus")],
+        options: [
+            .optional("hook", .word(["resid_pre", "attn_out", "resid_mid", "mlp_out", "resid_post"]), default: "mlp_out", "the hook point in each block"),
+            .optional("layers", .layers, default: "all layers", "the blocks to capture"),
+            .optional("tokens", .integer, default: "1M", "how many tokens to harvest (whole context windows)"),
+            .optional("context", .integer, default: "128", "context window length T (each window starts with BOS)"),
+            .optional("out", .string, "the store folder to write (required)"),
+            .optional("dtype", .word(["f32", "f16"]), default: "f32", "storage type of the activations"),
+            .optional("batch", .integer, default: "8", "windows per forward pass"),
+            .optional("overwrite", .bool, default: "false", "replace a store already at out="),
+        ],
+        unavailable: EngineStatus.activations
+    ) { call in try Engines.harvest(call) }
+
+    static let synth = Verb(
+        "synth", summary: "a store of synthetic activations with known ground-truth features, one layer per norm scale",
+        usage: "synth d=64 features=512 active=5 layers=4 norms=[1,4,16,64] tokens=200k seed=1 out=\"PATH\"",
+        example: "toy = synth d=64 features=512 active=5 layers=4 norms=[1,4,16,64] tokens=20k seed=1 out=\"/tmp/toy\"",
+        options: [
+            .optional("d", .integer, default: "64", "activation dimension"),
+            .optional("features", .integer, default: "512", "number of ground-truth features"),
+            .optional("active", .number, default: "5", "mean number of active features per token"),
+            .optional("layers", .integer, default: "number of norms", "number of layers"),
+            .optional("norms", .numbers, default: "[1,4,16,64]", "the mean activation norm of each layer"),
+            .optional("tokens", .integer, default: "200k", "tokens per layer"),
+            .optional("seed", .integer, default: "session seed", "random seed"),
+            .optional("out", .string, "the store folder to write (required)"),
+        ],
+        unavailable: EngineStatus.activations
+    ) { call in try Engines.synth(call) }
+
+    static let stats = Verb(
+        "stats", summary: "per-layer statistics of ‖x‖ over non-BOS positions, and a figure of the norm distributions",
+        usage: "stats STORE", example: "stats acts",
+        positionals: [.required("STORE", .object("store"), "an activation store")],
+        unavailable: EngineStatus.activations
+    ) { call in try Engines.stats(call) }
+
+    static let top = Verb(
+        "top", summary: "the top-k activating tokens of a feature with their context, activation highlighted",
+        usage: "top SAE STORE layer=L feature=F [k=20] [context=8]", example: "top norm acts layer=5 feature=123 k=20",
+        positionals: [.required("SAE", .object("sae"), "an SAE group"), .required("STORE", .object("store"), "an activation store")],
+        options: [
+            .optional("layer", .integer, "the layer (required)"),
+            .optional("feature", .integer, "the feature index (required)"),
+            .optional("k", .integer, default: "20", "how many tokens"),
+            .optional("context", .integer, default: "8", "tokens of context on each side"),
+            .optional("tokens", .integer, default: "whole store", "scan at most this many tokens"),
+            .optional("model", .object("model"), default: "any loaded model", "the model whose tokenizer shows the tokens"),
+        ],
+        unavailable: EngineStatus.topK
+    ) { call in try Engines.top(call) }
+
+    static let feature = Verb(
+        "feature", summary: "a feature card: density, activation histogram, decoder norm, top contexts, logit lens",
+        usage: "feature SAE STORE layer=L id=F [model=MODEL] [k=20]", example: "feature norm acts layer=5 id=123 model=gpt2",
+        positionals: [.required("SAE", .object("sae"), "an SAE group"), .required("STORE", .object("store"), "an activation store")],
+        options: [
+            .optional("layer", .integer, "the layer (required)"),
+            .optional("id", .integer, "the feature index (required)"),
+            .optional("model", .object("model"), "a model, for the logit lens"),
+            .optional("k", .integer, default: "20", "how many top contexts"),
+            .optional("context", .integer, default: "8", "tokens of context on each side"),
+            .optional("tokens", .integer, default: "whole store", "scan at most this many tokens"),
+        ],
+        unavailable: EngineStatus.topK
+    ) { call in try Engines.feature(call) }
+}

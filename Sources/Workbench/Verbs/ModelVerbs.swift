@@ -1,0 +1,54 @@
+// Verbs over GPT-2 models: load (all kinds), tokenize, run.
+
+enum ModelVerbs {
+    static var all: [Verb] { [load, tokenize, runModel] }
+
+    static let load = Verb(
+        "load", summary: "load a model (gpt2), a text corpus (text), activations (acts) or an SAE group (sae)",
+        usage: "load gpt2 \"PATH\"|builtin  ·  load text \"PATH\" [field=\"text\"]  ·  load acts \"PATH\"  ·  load sae \"PATH\"",
+        example: "gpt2 = load gpt2 \"models/gpt2\"",
+        positionals: [
+            .required("KIND", .word(["gpt2", "text", "acts", "sae"]), "what to load"),
+            .required("PATH", .pathOrWord(["builtin"]), "a file or folder; `builtin` for the bundled GPT-2; for acts, a .npy or .safetensors file is converted once into the store folder PATH.store"),
+        ],
+        options: [.optional("field", .string, default: "\"text\"", "the JSON field holding the text in a .jsonl corpus")]
+    ) { call in
+        guard case .string(let kind) = call.arguments[0], case .string(let path) = call.arguments[1] else {
+            throw call.error("load expects a kind and a path")
+        }
+        if path == "builtin" && kind != "gpt2" {
+            throw call.error(atArgument: 1, "`builtin` exists only for `load gpt2`; give a path in double quotes")
+        }
+        if call.has("field") && kind != "text" {
+            throw call.error(atOption: "field", "`field=` applies only to `load text`")
+        }
+        switch kind {
+        case "gpt2": return try Engines.loadModel(path, call: call)
+        case "text": return try Engines.loadCorpus(path, field: call.string("field") ?? "text", call: call)
+        case "acts": return try Engines.loadStore(path, call: call)
+        default: return try Engines.loadSAE(path, call: call)
+        }
+    }
+
+    static let tokenize = Verb(
+        "tokenize", summary: "table of a text's token ids (position, id, token), exactly as the tokenizer gives them, no BOS",
+        usage: "tokenize MODEL \"TEXT\"", example: "tokenize gpt2 \"Hello world\"",
+        positionals: [.required("MODEL", .object("model"), "a loaded model"), .required("TEXT", .string, "the text")],
+        unavailable: EngineStatus.gpt2
+    ) { call in
+        try Engines.tokenize(call)
+    }
+
+    static let runModel = Verb(
+        "run", summary: "run the model on a text: the ids fed, mean next-token CE loss, top predictions per position",
+        usage: "run MODEL \"TEXT\" [top=5] [bos=true]", example: "r = run gpt2 \"The cat sat on the\" top=5",
+        positionals: [.required("MODEL", .object("model"), "a loaded model"), .required("TEXT", .string, "the text")],
+        options: [
+            .optional("top", .integer, default: "5", "how many top next-token ids to report per position"),
+            .optional("bos", .bool, default: "true", "prepend 50256 as TransformerLens does"),
+        ],
+        unavailable: EngineStatus.gpt2
+    ) { call in
+        try Engines.runModel(call)
+    }
+}

@@ -1,0 +1,74 @@
+// Verbs that make, train, evaluate and save SAE groups.
+
+enum SAEVerbs {
+    static var all: [Verb] { [sae, train, eval, splice, compare, save] }
+
+    static let sae = Verb(
+        "sae", summary: "a group of SAEs, one per layer of a store; KIND is relu (standard) or nsae (normalized)",
+        usage: "sae KIND STORE [layers=…] expansion=16 alpha=… [sigma=1] [noise=train|always] [mse=sum|mean] [beta=batch|layer] [seed=1]",
+        example: "norm = sae nsae acts expansion=16 alpha=1e-6 sigma=1",
+        positionals: [.required("KIND", .word(["relu", "nsae"]), "the architecture"),
+                      .required("STORE", .object("store"), "the activations it will be trained on")],
+        options: [
+            .optional("layers", .layers, default: "all layers of the store", "which layers get an SAE"),
+            .optional("expansion", .number, default: "16", "d_sae / d_in"),
+            .optional("alpha", .number, default: "1e-3 (relu), 1e-6 (nsae)", "sparsity coefficient"),
+            .optional("sigma", .number, default: "1", "NSAE noise scale"),
+            .optional("noise", .word(["train", "always"]), default: "train", "when NSAE noise is applied"),
+            .optional("mse", .word(["sum", "mean"]), default: "sum", "reconstruction loss reduction"),
+            .optional("beta", .word(["batch", "layer"]), default: "batch", "NSAE normalization statistics"),
+            .optional("seed", .integer, default: "session seed", "initialization seed"),
+        ],
+        unavailable: EngineStatus.sae
+    ) { call in try Engines.makeSAE(call) }
+
+    static let train = Verb(
+        "train", summary: "train an SAE group on a store; interruptible with Ctrl-C and resumable by running it again",
+        usage: "train SAE STORE steps=N|tokens=N [batch=4096] [lr=1e-3] [warmup=0] [log_every=100] [checkpoint=\"PATH\"]",
+        example: "train norm acts tokens=2M",
+        positionals: [.required("SAE", .object("sae"), "the SAE group"), .required("STORE", .object("store"), "training activations")],
+        options: [
+            .optional("steps", .integer, "number of optimizer steps (or give tokens=)"),
+            .optional("tokens", .integer, "number of training tokens (or give steps=)"),
+            .optional("batch", .integer, default: "4096", "tokens per step"),
+            .optional("lr", .number, default: "1e-3", "Adam learning rate"),
+            .optional("warmup", .integer, default: "0", "linear learning-rate warm-up steps"),
+            .optional("log_every", .integer, default: "100", "steps between log rows"),
+            .optional("checkpoint", .string, "a folder to save the group to when training stops"),
+        ],
+        unavailable: EngineStatus.training
+    ) { call in try Engines.train(call) }
+
+    static let eval = Verb(
+        "eval", summary: "per-layer metrics: l0, l1, mse, explained variance, suppression, dead fraction, alive",
+        usage: "eval SAE STORE [tokens=N]", example: "eval norm acts tokens=100k",
+        positionals: [.required("SAE", .object("sae"), "the SAE group"), .required("STORE", .object("store"), "evaluation activations")],
+        options: [.optional("tokens", .integer, default: "whole store", "evaluate on at most this many tokens")],
+        unavailable: EngineStatus.training
+    ) { call in try Engines.eval(call) }
+
+    static let splice = Verb(
+        "splice", summary: "downstream CE and KL with each layer's reconstruction spliced into the model",
+        usage: "splice SAE MODEL CORPUS [tokens=N]", example: "splice norm gpt2 web tokens=50k",
+        positionals: [.required("SAE", .object("sae"), "the SAE group"), .required("MODEL", .object("model"), "the model"),
+                      .required("CORPUS", .object("corpus"), "the text")],
+        options: [.optional("tokens", .integer, default: "10k", "tokens to evaluate"),
+                  .optional("context", .integer, default: "the store's context", "context window length")],
+        unavailable: EngineStatus.splice
+    ) { call in try Engines.splice(call) }
+
+    static let compare = Verb(
+        "compare", summary: "the eval metrics of several SAE groups side by side",
+        usage: "compare A B … [store=STORE] [tokens=N]", example: "compare base norm",
+        positionals: [.required("SAE", .object("sae"), "SAE groups to compare")], variadic: true,
+        options: [.optional("store", .object("store"), default: "each group's training store", "evaluation activations"),
+                  .optional("tokens", .integer, default: "whole store", "evaluate on at most this many tokens")],
+        unavailable: EngineStatus.training
+    ) { call in try Engines.compare(call) }
+
+    static let save = Verb(
+        "save", summary: "save an SAE group (SAELens folders), a table (.csv or .json) or a figure (.svg)",
+        usage: "save VALUE \"PATH\"", example: "save norm \"saes/nsae-gpt2-mlp\"",
+        positionals: [.required("VALUE", .value, "what to save"), .required("PATH", .string, "where")]
+    ) { call in try Saving.save(call) }
+}

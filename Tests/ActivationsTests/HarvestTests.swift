@@ -1,0 +1,98 @@
+import Foundation
+import XCTest
+import Tensor
+import GPT2
+@testable import Activations
+
+final class HarvestTests: XCTestCase {
+    private static let model = Result { try GPT2Model.load(path: Fixtures.tinyModel) }
+
+    func testHarvestedActivationsEqualTheReferenceHookValues() throws {
+        let model = try Self.model.get()
+        let reference = try SafeTensorsFile(path: Fixtures.reference)
+        for kind in [HookPoint.Kind.mlpOut, .residPre, .attnOut, .residPost] {
+            for n in 0..<3 {
+                let ids = try reference.int32s("text\(n).ids")
+                var options = Harvester.Options(layers: [0, 1])
+                options.kind = kind
+                options.contextLength = ids.count
+                let store = try Harvester.harvest(model: model, windows: [TokenWindow(tokens: ids)],
+                                                  to: temporaryFolder(self), options: options)
+                XCTAssertEqual(try store.tokenIds(0..<ids.count), ids)
+                for (h, hook) in store.hooks.enumerated() {
+                    let want = try reference.matrix("text\(n).\(hook.name)")
+                    let got = try store.matrix(hook: h, rows: 0..<ids.count)
+                    XCTAssertEqual(got.rows, want.rows)
+                    let err = zip(got.data, want.data).map { abs($0 - $1) }.max()!
+                    XCTAssertLessThan(err, 1e-4, "text\(n) \(hook.name)")
+                }
+            }
+        }
+    }
+
+    func testHarvestOfACorpusMatchesAForwardOverItsWindows() throws {
+        let model = try Self.model.get()
+        let corpus = temporaryFolder(self, "corpus.txt")
+        try (try Fixtures.referenceTexts()).map(\.text).joined(separator: "\n\n").write(toFile: corpus, atomically: true, encoding: .utf8)
+        var options = Harvester.Options(layers: [1])
+        options.contextLength = 16
+        options.batchSize = 2
+        options.dtype = .f16
+        options.shardRows = 32
+        let store = try Harvester.harvest(model: model, corpus: try Corpus(path: corpus), to: temporaryFolder(self), options: options)
+        let tokenizer = try XCTUnwrap(model.tokenizer)
+        var windows = try ContextWindows(corpus: try Corpus(path: corpus), contextLength: 16, tokenize: { tokenizer.encode($0) })
+        let all = try windows.all()
+        XCTAssertEqual(store.tokenCount, all.count * 16)
+        XCTAssertEqual(store.manifest.info["hook_kind"], "hook_mlp_out")
+        XCTAssertEqual(store.hookNames, ["blocks.1.hook_mlp_out"])
+        let forward = try model.forward(all.map(\.tokens), captures: ["blocks.1.hook_mlp_out"], logits: false)
+        let want = forward.captures["blocks.1.hook_mlp_out"]!
+        let got = try store.matrix(hook: 0, rows: 0..<store.tokenCount)
+        // Batches of 2 windows round differently from one forward of all windows; allow one f16 step on top.
+        let worst = zip(got.data, want.data).map { abs($0 - $1) / (abs($1) * 0x1p-10 + 1e-6) }.max()!
+        XCTAssertLessThanOrEqual(worst, 1.01)
+        XCTAssertEqual(try store.documentIndex(0..<store.tokenCount), all.flatMap(\.documentIndex))
+        XCTAssertEqual(store.normStats[0].count, all.flatMap(\.tokens).filter { $0 != endOfTextToken }.count)
+    }
+
+    func testCancelledHarvestLeavesAReadableStoreOfFinishedBatches() throws {
+        let model = try Self.model.get()
+        let texts = (0..<40).map { "Document number \($0) talks about sparse features and residual streams." }
+        let tokenizer = try XCTUnwrap(model.tokenizer)
+        var windows = try ContextWindows(texts: texts, contextLength: 8, tokenize: { tokenizer.encode($0) })
+        let flag = CancellationFlag()
+        final class CancelAfter: ProgressSink, @unchecked Sendable {
+            let flag: CancellationFlag; let rows: Int
+            init(_ flag: CancellationFlag, rows: Int) { self.flag = flag; self.rows = rows }
+            func report(_ update: ProgressUpdate) { if update.done >= rows { flag.cancel() } }
+        }
+        var options = Harvester.Options(layers: [0, 1])
+        options.contextLength = 8
+        options.batchSize = 2
+        options.shardRows = 24
+        let folder = temporaryFolder(self)
+        XCTAssertThrowsError(try Harvester.harvest(model: model, windows: &windows, to: folder, options: options,
+                                                   context: WorkContext(progress: CancelAfter(flag, rows: 48), cancellation: flag))) {
+            XCTAssertTrue($0 is Cancelled)
+        }
+        let store = try ActivationStore(path: folder)
+        XCTAssertFalse(store.manifest.complete)
+        XCTAssertEqual(store.tokenCount, 48)   // three batches of 2 windows × 8 tokens, then the flag was seen
+        XCTAssertEqual(store.shardCount, 2)
+        var scanned = 0
+        try store.scan { scanned += $0.rowCount }
+        XCTAssertEqual(scanned, 48)
+    }
+
+    func testHarvestRejectsBadLayersAndLengths() throws {
+        let model = try Self.model.get()
+        var options = Harvester.Options(layers: [2])
+        options.contextLength = 4
+        XCTAssertThrowsMessage(try Harvester.harvest(model: model, windows: [TokenWindow(tokens: [1, 2, 3, 4])], to: temporaryFolder(self), options: options),
+                               contains: ["layer 2 is out of range", "2 layers"])
+        options.layers = [0]
+        XCTAssertThrowsMessage(try Harvester.harvest(model: model, windows: [TokenWindow(tokens: [1, 2, 3])], to: temporaryFolder(self), options: options),
+                               contains: ["window 0 has 3 tokens", "context length is 4"])
+    }
+}

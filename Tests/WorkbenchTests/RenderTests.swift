@@ -1,0 +1,146 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import XCTest
+@testable import Workbench
+
+final class RenderTests: XCTestCase {
+    /// Parses XML and reports the first error, so malformed SVG fails the test with the parser's reason.
+    private func parseXML(_ text: String) -> (ok: Bool, error: String, elements: [String]) {
+        final class Collector: NSObject, XMLParserDelegate {
+            var elements: [String] = []
+            func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+                elements.append(name)
+            }
+        }
+        let parser = XMLParser(data: Data(text.utf8))
+        let collector = Collector()
+        parser.delegate = collector
+        let ok = parser.parse()
+        return (ok, parser.parserError.map { "\($0)" } ?? "", collector.elements)
+    }
+
+    private let nasty = "a<b>&\"c\" 'd' </svg><script>alert(1)</script>"
+
+    func testHTMLTableEscapesTextAndUsesOnlyInlineStyles() {
+        let table = Table(title: nasty, columns: ["name", nasty], rows: [[.text(nasty), .number(1.5)],
+                                                                       [.tokens([HighlightedToken(text: "<tok>", activation: 2, isFocus: true)], scale: 2), .null]])
+        let html = HTMLRenderer.table(table)
+        XCTAssertFalse(html.contains("<script>"))
+        XCTAssertFalse(html.contains("<b>&"))
+        XCTAssertTrue(html.contains("a&lt;b&gt;&amp;&quot;c&quot; &#39;d&#39; &lt;/svg&gt;&lt;script&gt;"))
+        XCTAssertTrue(html.contains("&lt;tok&gt;"))
+        XCTAssertFalse(html.contains("<style"))
+        XCTAssertTrue(parseXML("<root>" + html + "</root>").ok, "the HTML table is well-formed: \(parseXML("<root>" + html + "</root>").error)")
+    }
+
+    func testHighlightStrengthFollowsActivation() {
+        let html = HTMLRenderer.highlighted([HighlightedToken(text: "a", activation: 0), HighlightedToken(text: "b", activation: 1),
+                                             HighlightedToken(text: "c", activation: 2, isFocus: true)], scale: 2)
+        XCTAssertTrue(html.contains("rgba(255,140,0,0.000)"), html)
+        XCTAssertTrue(html.contains("rgba(255,140,0,0.425)"), html)
+        XCTAssertTrue(html.contains("rgba(255,140,0,0.850);border-bottom"), html)
+    }
+
+    private func figures() -> [Figure] {
+        [
+            Figure.histogram(title: nasty, xLabel: "x <&>", samples: [("layer 0", [1, 2, 2, 3, 3, 3]), ("layer \"1\"", [2, 4, 4, 8])], bins: 5),
+            Figure(title: "loss", xLabel: "step", yLabel: "loss", logY: true,
+                   kind: .line(series: [LineSeries(label: "a", x: [0, 10, 20], y: [10, 1, 0.1]), LineSeries(label: "b", x: [5], y: [3])])),
+            Figure(title: "fit", xLabel: "norm", yLabel: "L0",
+                   kind: .scatter(points: [ScatterPoint(x: 1, y: 2, label: "<l0>"), ScatterPoint(x: 2, y: 4), ScatterPoint(x: 3, y: 6.5)],
+                                  fit: LineFit.leastSquares([1, 2, 3], [2, 4, 6.5]))),
+            Figure(title: "empty", xLabel: "x", yLabel: "y", kind: .line(series: [])),
+            Figure(title: "nan", xLabel: "x", yLabel: "y", kind: .scatter(points: [ScatterPoint(x: .nan, y: .infinity)], fit: nil)),
+        ]
+    }
+
+    func testSVGFiguresAreWellFormedPlotsWithAxesTicksLabelsAndLegends() {
+        for figure in figures() {
+            let svg = SVGRenderer.figure(figure)
+            let parsed = parseXML(svg)
+            XCTAssertTrue(parsed.ok, "\(figure.title): \(parsed.error)")
+            XCTAssertEqual(parsed.elements.first, "svg")
+            XCTAssertFalse(svg.contains("<script"))
+            XCTAssertTrue(svg.contains(HTMLRenderer.escape(figure.xLabel)), "x label")
+        }
+        let histogram = SVGRenderer.figure(figures()[0])
+        XCTAssertEqual(parseXML(histogram).elements.filter { $0 == "rect" }.count >= 9, true, "bars, legend swatches")
+        let line = SVGRenderer.figure(figures()[1])
+        XCTAssertTrue(line.contains("<polyline"))
+        XCTAssertTrue(line.contains("(log scale)"))
+        let scatter = SVGRenderer.figure(figures()[2])
+        XCTAssertEqual(parseXML(scatter).elements.filter { $0 == "circle" }.count, 3)
+        XCTAssertTrue(scatter.contains("stroke-dasharray"), "the fitted line")
+        XCTAssertTrue(scatter.contains("fit: y = "), "legend names the fit")
+    }
+
+    func testAxisTicksAreNiceAndCoverTheData() {
+        let axis = Axis(values: [0.13, 9.7], from: 0, to: 100)
+        XCTAssertEqual(axis.ticks, [0, 2, 4, 6, 8, 10])
+        XCTAssertLessThanOrEqual(axis.lo, 0.13)
+        XCTAssertGreaterThanOrEqual(axis.hi, 9.7)
+        XCTAssertEqual(Axis.niceStep(0.3), 0.5)
+        XCTAssertEqual(Axis.niceStep(1400), 2000)
+    }
+
+    func testFigureBundleCarriesSVGAndAnImgFallback() throws {
+        let bundle = Rendering.bundle(.figure(figures()[0]))
+        let svg = try XCTUnwrap(bundle.data["image/svg+xml"])
+        let html = try XCTUnwrap(bundle.data["text/html"])
+        XCTAssertTrue(html.hasPrefix("<img src=\"data:image/svg+xml;base64,"))
+        let base64 = html.dropFirst("<img src=\"data:image/svg+xml;base64,".count).prefix { $0 != "\"" }
+        XCTAssertEqual(String(decoding: try XCTUnwrap(Data(base64Encoded: String(base64))), as: UTF8.self), svg)
+        XCTAssertFalse(bundle.plain.isEmpty)
+        XCTAssertNotNil(bundle.data["application/json"])
+    }
+
+    func testTextTableAlignsColumns() {
+        let text = TextRenderer.table(Table(columns: ["layer", "name"], rows: [[.number(1), .text("a")], [.number(10.5), .text("bbb")]]))
+        XCTAssertEqual(text, "layer  name\n─────  ────\n    1  a\n 10.5  bbb")
+    }
+
+    func testTextFiguresUseBlocksAndSparklines() {
+        let histogram = TextRenderer.figure(figures()[0])
+        XCTAssertTrue(histogram.contains("█"))
+        XCTAssertTrue(histogram.contains("n=6") && histogram.contains("n=4"), histogram)
+        XCTAssertEqual(TextRenderer.sparkline([0, 1, 2, 3, 4, 5, 6, 7]), "▁▂▃▄▅▆▇█")
+        let scatter = TextRenderer.figure(figures()[2])
+        XCTAssertTrue(scatter.contains("●") && scatter.contains("fit: L0 = "), scatter)
+    }
+
+    func testLeastSquaresFitRecoversAKnownLine() throws {
+        let xs = [1.0, 2, 3, 4, 5]
+        let fit = try XCTUnwrap(LineFit.leastSquares(xs, xs.map { 3 * $0 - 2 }))
+        XCTAssertEqual(fit.slope, 3, accuracy: 1e-12)
+        XCTAssertEqual(fit.intercept, -2, accuracy: 1e-12)
+        XCTAssertEqual(fit.r, 1, accuracy: 1e-12)
+    }
+
+    func testTableNumbersAndCSV() {
+        XCTAssertEqual(formatTableNumber(3), "3")
+        XCTAssertEqual(formatTableNumber(0.123456789), "0.123457")
+        XCTAssertEqual(formatTableNumber(1234.5678), "1234.57")
+        XCTAssertEqual(formatTableNumber(-0.00001234), "-1.234e-5")
+        XCTAssertEqual(formatTableNumber(2.5e-9), "2.5e-9")
+        let csv = Saving.csv(Table(columns: ["a", "b,c"], rows: [[.text("x\"y"), .number(0.1)], [.null, .bool(true)]]))
+        XCTAssertEqual(csv, "a,\"b,c\"\n\"x\"\"y\",0.1\n,true\n")
+    }
+
+    func testJSONEscapesAndKeepsNumbersNumeric() throws {
+        let json = Rendering.json(.table(Table(columns: ["a"], rows: [[.number(2000)], [.number(.nan)], [.text("q\"\n\u{1}")]]))).serialized
+        XCTAssertEqual(json, #"{"columns": ["a"], "rows": [[2000], [null], ["q\"\n\u0001"]]}"#)
+        XCTAssertNotNil(try JSONSerialization.jsonObject(with: Data(json.utf8)))
+    }
+
+    func testSavingTablesAndFigures() throws {
+        let dir = Fixtures.temporaryDirectory("save")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let session = Session()
+        session.mustRun("t = vars\nsave t \"\(dir.path)/vars.csv\"\nsave t \"\(dir.path)/vars.json\"")
+        XCTAssertEqual(try String(contentsOf: dir.appendingPathComponent("vars.csv"), encoding: .utf8), "name,type,summary\n")
+        XCTAssertTrue(session.mustFail("save t \"\(dir.path)/vars.txt\"").message.contains(".csv or .json"))
+        XCTAssertTrue(session.mustFail("x = 1\nsave x \"\(dir.path)/x.csv\"").message.contains("a number cannot be saved"))
+    }
+}
