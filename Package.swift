@@ -39,7 +39,7 @@ let package = Package(
 
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "GPT2Tests", dependencies: ["GPT2", "Tensor"]),
-        .testTarget(name: "SAETests", dependencies: ["SAE", "Tensor"]),
+        .testTarget(name: "SAETests", dependencies: ["SAE", "Tensor"], exclude: ["Fixtures"]),
         .testTarget(name: "ActivationsTests", dependencies: ["Activations", "GPT2", "SAE", "Tensor"]),
         .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "REPL"]),
         .testTarget(name: "JupyterKernelTests", dependencies: ["JupyterKernel", "Workbench"]),

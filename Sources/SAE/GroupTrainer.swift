@@ -71,7 +71,8 @@ public struct GroupTrainer: Sendable {
         for (i, (d, sae)) in zip(source.dims, group.saes).enumerated() where d != sae.dIn {
             throw SAEError("train: layer \(group.layers[i]) activations have d = \(d) but its SAE has d_in = \(sae.dIn)")
         }
-        let workspaces = group.saes.map { StepWorkspace(dIn: $0.dIn, dSAE: $0.dSAE) }
+        let sharedPre = Scratch<Float>()   // [B, m] is the largest buffer; layers run one after another
+        let workspaces = group.saes.map { StepWorkspace(dIn: $0.dIn, dSAE: $0.dSAE, sharedPre: sharedPre) }
         var window = group.saes.map { WindowStats(features: $0.dSAE) }
         var written: [TrainingLogRow] = []
         let total = steps

@@ -80,7 +80,8 @@ final class StepWorkspace {
     private(set) var rows = 0
 
     let xc = Scratch<Float>()
-    let pre = Scratch<Float>()
+    /// Dense pre-activations [B, m], only alive during `forward`, so the layers of a group can share one.
+    let pre: Scratch<Float>
     let recon = Scratch<Float>()
     let dx = Scratch<Float>()
     let inputNorms = Scratch<Float>()
@@ -106,8 +107,9 @@ final class StepWorkspace {
     var gradBDec: [Float]
     var gradientsReady = false
 
-    init(dIn: Int, dSAE: Int) {
+    init(dIn: Int, dSAE: Int, sharedPre: Scratch<Float>? = nil) {
         self.dIn = dIn; self.dSAE = dSAE
+        pre = sharedPre ?? Scratch<Float>()
         gradBEnc = [Float](repeating: 0, count: dSAE)
         gradBDec = [Float](repeating: 0, count: dIn)
     }
