@@ -38,6 +38,7 @@ struct DemoCommand: ParsableCommand {
         let title = "nsae demo: standard SAE vs Normalized SAE on synthetic activations"
         let settings: [(String, JSON)] = [("quick", .bool(quick)), ("tokens", .number(Double(size.tokens))),
                                           ("steps", .number(Double(size.steps))), ("batch", .number(Double(size.batch))),
+                                          ("pairs", .number(Double(size.pairs))),
                                           ("seconds", .number(seconds.rounded()))]
         var results = runner.resultsJSON(title: title, settings: settings)
         if case .error(_, let message, let line) = outcome {

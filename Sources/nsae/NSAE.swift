@@ -39,6 +39,10 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Print one JSON object per statement instead of text.")
     var json = false
 
+    @Option(name: .customLong("define"), parsing: .singleValue,
+            help: ArgumentHelp("Bind NAME to VALUE before the script runs (a number when it reads as one, else a string), e.g. --define model=models/gpt2.", valueName: "NAME=VALUE"))
+    var defines: [String] = []
+
     func run() throws {
         let source: String
         if file == "-" {
@@ -49,8 +53,19 @@ struct RunCommand: ParsableCommand {
             }
             source = String(decoding: data, as: UTF8.self)
         }
+        let session = Session()
+        for definition in defines {
+            guard let eq = definition.firstIndex(of: "="), eq != definition.startIndex else {
+                throw ValidationError("--define takes NAME=VALUE, found `\(definition)`")
+            }
+            let name = String(definition[..<eq]), text = String(definition[definition.index(after: eq)...])
+            guard name.first.map({ $0.isLetter || $0 == "_" }) == true, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
+                throw ValidationError("--define: `\(name)` is not a valid name (letters, digits and _, not starting with a digit)")
+            }
+            session.bind(name, Double(text).map(Value.number) ?? .string(text))
+        }
         InterruptHandling.install()
-        let status = ScriptRunner(json: json).run(source, cancellation: terminalInterruptFlag)
+        let status = ScriptRunner(session: session, json: json).run(source, cancellation: terminalInterruptFlag)
         if status != 0 { throw ExitCode(status) }
     }
 }

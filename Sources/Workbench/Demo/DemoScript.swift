@@ -9,7 +9,7 @@ public enum DemoScript {
         public var batch: Int
         public var pairs: Int
 
-        public static let full = Size(tokens: 200_000, steps: 1_500, batch: 2_048, pairs: 100_000)
+        public static let full = Size(tokens: 200_000, steps: 1_000, batch: 2_048, pairs: 100_000)
         public static let quick = Size(tokens: 20_000, steps: 150, batch: 1_024, pairs: 20_000)
     }
 
@@ -20,7 +20,8 @@ public enum DemoScript {
         # Four "layers" share one sparse generative model (512 unit features in 64 dimensions, 5 active per token)
         # but their input norms span two orders of magnitude, as GPT-2's MLP outputs do across layers. A standard
         # ReLU SAE group with one L1 coefficient for every layer and an NSAE group (tanh(ReLU(.)) codes, noise
-        # sigma=1, L1 weight alpha·mean‖x‖² per layer) are trained on the same tokens and compared.
+        # sigma=1, L1 weight alpha·mean‖x‖² per layer) are trained on the same tokens and compared. Both use the
+        # default start (unit decoder rows, b_dec = 0) and mse=sum; the NSAE is evaluated without noise.
         set seed=1
 
         ## The activations: input norms per layer
@@ -28,8 +29,8 @@ public enum DemoScript {
         stats acts
 
         ## Two SAE groups, one SAE per layer, trained on the same batches
-        base = sae relu acts expansion=4 alpha=0.05 seed=1
-        norm = sae nsae acts expansion=4 alpha=0.05 sigma=1 seed=1
+        base = sae relu acts expansion=8 alpha=1 seed=1
+        norm = sae nsae acts expansion=8 alpha=0.005 sigma=1 seed=1
         train base acts steps=\(size.steps) batch=\(size.batch) lr=3e-3 log_every=\(max(1, size.steps / 10))
         train norm acts steps=\(size.steps) batch=\(size.batch) lr=3e-3 log_every=\(max(1, size.steps / 10))
 

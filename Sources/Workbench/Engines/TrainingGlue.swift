@@ -32,11 +32,28 @@ extension Engines {
         let mse = MSEMode(rawValue: call.string("mse") ?? "sum") ?? .sum
         let beta = BetaMode(rawValue: call.string("beta") ?? "batch") ?? .batch
         let seed = call.integer("seed") ?? call.session.settings.seed
+        let scaled = (call.string("init") ?? "unit") == "scaled"
+        if scaled && kind != "nsae" {
+            throw call.error(atOption: "init", "init=scaled is for nsae: the relu SAE keeps unit-norm decoder rows")
+        }
         let group = try SAEGroup.make(kind, dims: hookIndices.map { store.hooks[$0].d }, expansion: expansion,
                                       alpha: Float(alpha), sigma: Float(sigma), noise: noise, mse: mse, beta: beta,
                                       layerMeanNorms: hookIndices.map { Float(store.normStats[$0].mean) },
                                       seed: UInt64(max(0, seed)), layers: layers,
                                       hookNames: hookIndices.map { store.hooks[$0].name }, modelName: store.manifest.model)
+        if scaled {
+            try group.scaleToInputNorms(hookIndices.map { Float(store.normStats[$0].mean) })
+            // b_dec starts at the data mean (over the first non-BOS rows), for the same reason: Adam would need
+            // thousands of steps to walk it there at the scale of a high-norm layer.
+            let rows = 0..<min(store.tokenCount, 16_384)
+            let keep = try store.bosMask(rows).enumerated().filter { !$0.element }.map(\.offset)
+            try group.initializeDecoderBiasFromMean(try hookIndices.map { hook in
+                let all = try store.matrix(hook: hook, rows: rows)
+                var sample = Matrix(rows: keep.count, cols: all.cols)
+                for (i, r) in keep.enumerated() { sample.setRow(i, all.row(r)) }
+                return sample
+            })
+        }
         return .object(SAEObject(group: group, store: storeObject))
     }
 

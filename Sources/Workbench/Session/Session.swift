@@ -198,6 +198,8 @@ public final class Session: Interpreter {
         case .word(let choices), .pathOrWord(let choices):
             if case .name(let word) = expression.value {
                 if choices.contains(word) { return .string(word) }
+                // A path may come from a bound string (`nsae run … --define model=PATH`).
+                if case .pathOrWord = kind, case .string(let path)? = bindings[word] { return .string(path) }
                 throw LanguageError(at, "expected one of \(choices.joined(separator: ", ")) \(what), found `\(word)`\(didYouMean(word, choices))", kind: .runtime)
             }
             if case .pathOrWord = kind, case .string(let path) = expression.value { return .string(path) }

@@ -5,7 +5,7 @@ enum SAEVerbs {
 
     static let sae = Verb(
         "sae", summary: "a group of SAEs, one per layer of a store; KIND is relu (standard) or nsae (normalized)",
-        usage: "sae KIND STORE [layers=…] expansion=16 alpha=… [sigma=1] [noise=train|always] [mse=sum|mean] [beta=batch|layer] [seed=1]",
+        usage: "sae KIND STORE [layers=…] expansion=16 alpha=… [sigma=1] [noise=train|always] [mse=sum|mean] [beta=batch|layer] [init=unit|scaled] [seed=1]",
         example: "norm = sae nsae acts expansion=16 alpha=1e-6 sigma=1",
         positionals: [.required("KIND", .word(["relu", "nsae"]), "the architecture"),
                       .required("STORE", .object("store"), "the activations it will be trained on")],
@@ -17,6 +17,8 @@ enum SAEVerbs {
             .optional("noise", .word(["train", "always"]), default: "train", "when NSAE noise is applied"),
             .optional("mse", .word(["sum", "mean"]), default: "sum", "reconstruction loss reduction"),
             .optional("beta", .word(["batch", "layer"]), default: "batch", "NSAE normalization statistics"),
+            .optional("init", .word(["unit", "scaled"]), default: "unit",
+                      "unit: random unit decoder rows, W_enc = W_decᵀ, b_dec = 0; scaled (nsae only): decoder rows at the layer's mean ‖x‖, encoder rows at its inverse and b_dec at the data mean, so every layer starts at its own scale"),
             .optional("seed", .integer, default: "session seed", "initialization seed"),
         ],
         unavailable: EngineStatus.sae
