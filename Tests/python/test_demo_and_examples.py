@@ -12,15 +12,10 @@ import subprocess
 
 import pytest
 
+from conftest import nsae_binary
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "data"
-
-
-def nsae_binary() -> str:
-    path = os.environ.get("NSAE_BIN") or str(REPO / ".build" / "debug" / "nsae")
-    if not os.access(path, os.X_OK):
-        raise RuntimeError(f"nsae binary not found at {path}: build it, or set NSAE_BIN")
-    return path
 
 
 def table(statement):

@@ -25,7 +25,7 @@ public enum DemoScript {
         set seed=1
 
         ## The activations: input norms per layer
-        acts = synth d=64 features=512 active=5 layers=4 norms=[1,4,16,64] tokens=\(size.tokens) seed=1 out=\(quote(out + "/acts"))
+        acts = synth d=64 features=512 active=5 layers=4 norms=[1,4,16,64] tokens=\(size.tokens) seed=1 out=\(quoteString(out + "/acts"))
         stats acts
 
         ## Two SAE groups, one SAE per layer, trained on the same batches
@@ -58,12 +58,8 @@ public enum DemoScript {
         cosine base pairs=\(size.pairs)
         cosine norm pairs=\(size.pairs)
 
-        save norm \(quote(out + "/nsae"))
-        save base \(quote(out + "/relu"))
+        save norm \(quoteString(out + "/nsae"))
+        save base \(quoteString(out + "/relu"))
         """ + "\n"
-    }
-
-    static func quote(_ s: String) -> String {
-        "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }
 }
