@@ -45,8 +45,7 @@ public final class ReportingRunner: StatementObserver {
 
     public func willRun(_ statement: Statement) {
         sink.terminal.startStatement(line: statement.line)
-        let code = statement.line <= lines.count ? lines[statement.line - 1] : ""
-        sink.terminal.stream("» \(code.trimmingCharacters(in: .whitespaces))\n", name: .stderr)
+        sink.terminal.stream("» \(code(of: statement))\n", name: .stderr)
         sink.clear()
     }
 
@@ -57,11 +56,16 @@ public final class ReportingRunner: StatementObserver {
         }
         let displays = sink.recorded
         entries.append(Entry(line: statement.line,
-                             code: statement.line <= lines.count ? lines[statement.line - 1].trimmingCharacters(in: .whitespaces) : "",
+                             code: code(of: statement),
                              section: sectionOfLine[statement.line] ?? "",
                              name: statement.target?.value, value: value, displays: displays))
     }
 
+
+    /// The source line of a statement, trimmed (the first line of a continued statement).
+    private func code(of statement: Statement) -> String {
+        statement.line <= lines.count ? lines[statement.line - 1].trimmingCharacters(in: .whitespaces) : ""
+    }
 
     // MARK: Reports
 
@@ -94,9 +98,10 @@ public final class ReportingRunner: StatementObserver {
             }
             body += "<pre style=\"background:#f4f4f4;padding:4px 8px;margin:12px 0 4px 0\">\(HTMLRenderer.escape(entry.code))</pre>\n"
             for bundle in entry.displays { body += Self.html(bundle) }
-            if entry.name == nil, case .none = entry.value {} else if entry.name == nil {
-                body += Self.html(Rendering.bundle(entry.value))
-            }
+            // As in a notebook: a bound value or an empty result shows nothing of its own.
+            let shown: Bool
+            if case .none = entry.value { shown = false } else { shown = entry.name == nil }
+            if shown { body += Self.html(Rendering.bundle(entry.value)) }
         }
         body += "<h2>The script</h2>\n<pre style=\"background:#f4f4f4;padding:8px\">\(HTMLRenderer.escape(source))</pre>\n"
         return """
