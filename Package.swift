@@ -23,7 +23,7 @@ let package = Package(
 
         .target(name: "Tensor", dependencies: ["COpenBLAS"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
-        .target(name: "GPT2", dependencies: ["Tensor"]),
+        .target(name: "GPT2", dependencies: ["Tensor"], swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug)), .unsafeFlags(["-target-cpu", "haswell"], .when(platforms: [.linux], configuration: .release))]),  // -O in debug: the tests run real forwards over a 50257-token vocabulary; AVX2 for the loops over it
         .target(name: "SAE", dependencies: ["Tensor"], swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug)), .unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"], .when(platforms: [.linux], configuration: .release))]),  // -O in debug: the tests train real models; AVX2+FMA (this machine kind) for the sparse step
         .target(name: "Activations", dependencies: ["Tensor", "GPT2", "SAE"]),
         .target(name: "Workbench", dependencies: ["Tensor", "GPT2", "SAE", "Activations"]),

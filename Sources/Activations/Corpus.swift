@@ -14,7 +14,8 @@ public struct ActivationsError: Error, CustomStringConvertible, Sendable {
 /// - `.txt`: documents separated by one or more blank lines (a line that is empty or only whitespace); a document's
 ///   text is its lines joined by "\n".
 /// - `.jsonl`: one document per line, the string at `field` (default "text"); blank lines are skipped.
-/// - a folder: every `.txt` file in it (sorted by name), each read as above.
+/// - a folder: every `.txt` file in it or in its subfolders, in order of path relative to the folder, each read as
+///   above (the Python documentation's `_sources` tree is one such corpus).
 public struct Corpus: Sendable {
     public enum Kind: Sendable, Equatable { case text, jsonl(field: String), folder }
     public let path: String
@@ -50,14 +51,25 @@ public struct Corpus: Sendable {
         case .text: return CorpusDocumentReader(files: [path], jsonField: nil)
         case .jsonl(let field): return CorpusDocumentReader(files: [path], jsonField: field)
         case .folder:
-            let names: [String]
-            do { names = try FileManager.default.contentsOfDirectory(atPath: path) } catch {
-                throw ActivationsError("corpus \(path): cannot list folder: \(error.localizedDescription)")
-            }
-            let files = names.filter { $0.lowercased().hasSuffix(".txt") }.sorted()
-            guard !files.isEmpty else { throw ActivationsError("corpus \(path): folder holds no .txt files") }
+            let files = try Corpus.textFiles(under: path)
+            guard !files.isEmpty else { throw ActivationsError("corpus \(path): folder holds no .txt files (searched its subfolders too)") }
             return CorpusDocumentReader(files: files.map { (path as NSString).appendingPathComponent($0) }, jsonField: nil)
         }
+    }
+
+    /// Relative paths of the `.txt` files at any depth under `folder`, sorted (byte order, as `sorted()` in Python).
+    static func textFiles(under folder: String) throws -> [String] {
+        guard let walker = FileManager.default.enumerator(atPath: folder) else {
+            throw ActivationsError("corpus \(folder): cannot list folder")
+        }
+        var files: [String] = []
+        while let relative = walker.nextObject() as? String {
+            guard relative.lowercased().hasSuffix(".txt") else { continue }
+            var isDir: ObjCBool = false
+            let full = (folder as NSString).appendingPathComponent(relative)
+            if FileManager.default.fileExists(atPath: full, isDirectory: &isDir), !isDir.boolValue { files.append(relative) }
+        }
+        return files.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
     }
 }
 

@@ -110,7 +110,8 @@ public enum SpliceEvaluator {
         let captures = Set(plans.map(\.resumeFrom) + plans.map(\.hook))
         let clean = try model.forward(tokens: tokens, batch: B, seqLen: T, captures: captures, logits: true)
         guard let cleanLogits = clean.logits else { throw ActivationsError("splice: the clean pass returned no logits") }
-        let ceClean = try Losses.crossEntropy(logits: cleanLogits, tokens: tokens, batch: B, seqLen: T)
+        let cleanLSE = Losses.rowLogSumExp(cleanLogits)
+        let ceClean = try Losses.crossEntropy(logits: cleanLogits, logSumExp: cleanLSE, tokens: tokens, batch: B, seqLen: T)
         // true = patch this row
         let reconRows = isBOS.map { !options.excludeBOS || !$0 }
         let zeroRows = options.zeroAblation == .allPositions ? Array(repeating: true, count: tokens.count) : reconRows
@@ -152,14 +153,13 @@ public enum SpliceEvaluator {
                 guard let logits = result.logits else { throw ActivationsError("splice: a patched pass returned no logits") }
                 return logits
             }
-            let zeroLogits = try run(zero: true, rows: zeroRows)
-            sums[i].add(ceClean: ceClean, ceZero: try Losses.crossEntropy(logits: zeroLogits, tokens: tokens, batch: B, seqLen: T),
-                        klZero: try Losses.klDivergence(clean: cleanLogits, patched: zeroLogits),
+            let zero = try Losses.crossEntropyAndKL(clean: cleanLogits, cleanLogSumExp: cleanLSE,
+                                                    patched: run(zero: true, rows: zeroRows), tokens: tokens, batch: B, seqLen: T)
+            sums[i].add(ceClean: ceClean, ceZero: zero.ce, klZero: zero.kl,
                         predictionInclude: predictionInclude, positionInclude: include)
-            let reconLogits = try run(zero: false, rows: reconRows)
-            sums[i].add(ceRecon: try Losses.crossEntropy(logits: reconLogits, tokens: tokens, batch: B, seqLen: T),
-                        klRecon: try Losses.klDivergence(clean: cleanLogits, patched: reconLogits),
-                        predictionInclude: predictionInclude, positionInclude: include)
+            let recon = try Losses.crossEntropyAndKL(clean: cleanLogits, cleanLogSumExp: cleanLSE,
+                                                     patched: run(zero: false, rows: reconRows), tokens: tokens, batch: B, seqLen: T)
+            sums[i].add(ceRecon: recon.ce, klRecon: recon.kl, predictionInclude: predictionInclude, positionInclude: include)
         }
     }
 }

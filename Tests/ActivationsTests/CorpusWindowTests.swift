@@ -46,13 +46,17 @@ final class CorpusWindowTests: XCTestCase {
                                contains: ["line 1", "no string field 'title'", "body, text"])
     }
 
-    func testFolderCorpusReadsTxtFilesInNameOrder() throws {
+    func testFolderCorpusReadsTxtFilesAtAnyDepthInPathOrder() throws {
         let folder = temporaryFolder(self, "docs")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         try "two\n\nthree".write(toFile: folder + "/b.txt", atomically: true, encoding: .utf8)
         try "one".write(toFile: folder + "/a.txt", atomically: true, encoding: .utf8)
         try "ignored".write(toFile: folder + "/c.md", atomically: true, encoding: .utf8)
-        XCTAssertEqual(try Corpus(path: folder).documents(), ["one", "two", "three"])
+        try FileManager.default.createDirectory(atPath: folder + "/a.dir/deeper", withIntermediateDirectories: true)
+        try "nested".write(toFile: folder + "/a.dir/deeper/z.rst.txt", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: folder + "/empty.txt", withIntermediateDirectories: true)
+        // Path order: "a.dir/…" < "a.txt" < "b.txt"; a folder named like a text file is not read.
+        XCTAssertEqual(try Corpus(path: folder).documents(), ["nested", "one", "two", "three"])
     }
 
     func testCorpusErrorsNameTheProblem() {

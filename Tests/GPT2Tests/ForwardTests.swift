@@ -109,4 +109,34 @@ final class ForwardTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("patched are [1, 37]"), "\($0)")
         }
     }
+
+    /// The fused CE+KL that splice evaluation uses (clean log-sum-exp computed once, rows split over the cores)
+    /// agrees with the separate functions, on rows as wide as GPT-2's vocabulary and more rows than cores.
+    func testFusedCrossEntropyAndKLMatchTheSeparateFunctions() throws {
+        var rng = RNG(seed: 5)
+        let V = 50257, B = 3, T = 5
+        let clean = rng.normalMatrix(B * T, V, std: 4), patched = rng.normalMatrix(B * T, V, std: 4)
+        let tokens: [Int32] = (0..<(B * T)).map { Int32(($0 * 7919) % V) }
+        let fused = try Losses.crossEntropyAndKL(clean: clean, cleanLogSumExp: Losses.rowLogSumExp(clean), patched: patched,
+                                                 tokens: tokens, batch: B, seqLen: T)
+        let ce = try Losses.crossEntropy(logits: patched, tokens: tokens, batch: B, seqLen: T)
+        let kl = try Losses.klDivergence(clean: clean, patched: patched)
+        XCTAssertEqual(fused.ce, ce)
+        XCTAssertEqual(fused.kl, kl)
+        // Against a direct double-precision formula for one row.
+        let r = 7
+        let p = clean.row(r).map(Double.init), q = patched.row(r).map(Double.init)
+        let pMax = p.max()!, qMax = q.max()!
+        let lp = pMax + log(p.map { exp($0 - pMax) }.reduce(0, +)), lq = qMax + log(q.map { exp($0 - qMax) }.reduce(0, +))
+        let want = zip(p, q).map { exp($0 - lp) * (($0 - lp) - ($1 - lq)) }.reduce(0, +)
+        XCTAssertEqual(Double(fused.kl[r]), want, accuracy: 1e-4 * want)
+        XCTAssertThrowsError(try Losses.crossEntropyAndKL(clean: clean, cleanLogSumExp: [0], patched: patched, tokens: tokens,
+                                                          batch: B, seqLen: T)) {
+            XCTAssertTrue("\($0)".contains("1 log-sum-exps"), "\($0)")
+        }
+        XCTAssertThrowsError(try Losses.crossEntropy(logits: patched, logSumExp: Losses.rowLogSumExp(patched),
+                                                     tokens: tokens.map { _ in Int32(V) }, batch: B, seqLen: T)) {
+            XCTAssertTrue("\($0)".contains("outside the 50257 logit columns"), "\($0)")
+        }
+    }
 }

@@ -22,6 +22,22 @@ def nsae_binary() -> str:
     return path
 
 
+def run_quick_demo(out, part, timeout=900):
+    """Runs `nsae demo --quick --part PART --out OUT`, asserts it succeeded, and returns (results.json, the process)."""
+    import json
+    proc = subprocess.run([nsae_binary(), "demo", "--quick", "--part", part, "--out", str(out)],
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads((pathlib.Path(out) / "results.json").read_text()), proc
+
+
+def table(statement):
+    """A table statement of results.json as a list of row dicts."""
+    value = statement["value"]
+    assert set(value) >= {"columns", "rows"}, statement
+    return [dict(zip(value["columns"], row)) for row in value["rows"]]
+
+
 def pytest_configure(config):
     """Installs the kernelspec before any test module (jupyter_kernel_test's setUpClass) looks for it."""
     global _spec_root

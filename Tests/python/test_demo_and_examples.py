@@ -12,16 +12,10 @@ import subprocess
 
 import pytest
 
-from conftest import nsae_binary
+from conftest import nsae_binary, run_quick_demo, table
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "data"
-
-
-def table(statement):
-    value = statement["value"]
-    assert set(value) >= {"columns", "rows"}, statement
-    return [dict(zip(value["columns"], row)) for row in value["rows"]]
 
 
 def numbers(node):
@@ -83,10 +77,7 @@ def check_demo_results(results):
 
 def test_demo_quick_writes_report_and_sane_numbers(tmp_path):
     out = tmp_path / "demo"
-    proc = subprocess.run([nsae_binary(), "demo", "--quick", "--out", str(out)], capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    results = json.loads((out / "results.json").read_text())
+    results, proc = run_quick_demo(out, "synthetic")
     assert results["settings"]["quick"] is True
     check_demo_results(results)
     html = (out / "report.html").read_text()
@@ -96,9 +87,19 @@ def test_demo_quick_writes_report_and_sane_numbers(tmp_path):
 
 
 def test_synthetic_example_is_the_demo_script():
-    proc = subprocess.run([nsae_binary(), "demo", "--print-script", "--out", "nsae-demo"], capture_output=True,
-                          text=True, check=True)
+    proc = subprocess.run([nsae_binary(), "demo", "--part", "synthetic", "--print-script", "--out", "nsae-demo"],
+                          capture_output=True, text=True, check=True)
     assert (REPO / "examples" / "synthetic.nsae").read_text() == proc.stdout
+
+
+def test_builtin_gpt2_example_is_the_demo_script():
+    proc = subprocess.run([nsae_binary(), "demo", "--part", "gpt2", "--print-script", "--out", "nsae-demo",
+                           "--corpus", "/usr/share/doc/python3.11/html/_sources"], capture_output=True, text=True,
+                          check=True)
+    assert (REPO / "examples" / "builtin-gpt2.nsae").read_text() == proc.stdout
+    both = subprocess.run([nsae_binary(), "demo", "--print-script", "--out", "nsae-demo"], capture_output=True,
+                          text=True, check=True).stdout
+    assert both == (REPO / "examples" / "synthetic.nsae").read_text() + "\n" + proc.stdout
 
 
 def test_gpt2_example_runs_on_the_tiny_model(tmp_path):
@@ -138,7 +139,11 @@ def test_readme_main_command_as_written():
     command = readme_command("Run the built-in default:")
     proc = subprocess.run(["bash", "-c", command], cwd=REPO, capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    check_demo_results(json.loads((REPO / "nsae-demo" / "results.json").read_text()))
+    results = json.loads((REPO / "nsae-demo" / "results.json").read_text())
+    check_demo_results(results)
+    if pathlib.Path("/usr/share/doc/python3.11/html/_sources/library").is_dir():
+        assert results["settings"]["gpt2"] is True, "part 2 runs where its corpus is installed"
+        assert any(s["code"].startswith("splice mlp_norm") for s in results["statements"])
 
 
 def test_readme_test_command_is_what_ci_runs():

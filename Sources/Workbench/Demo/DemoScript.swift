@@ -1,7 +1,12 @@
-// The built-in default experiment (`nsae demo`): the study's central comparison on synthetic activations with known
-// ground truth. The same text, at full size, is `examples/synthetic.nsae` (a test keeps the two identical).
+// The built-in default experiment (`nsae demo`), in two parts: the study's central comparison on synthetic
+// activations with known ground truth, then the same comparison on the MLP outputs of nsae's built-in GPT-2
+// (models/builtin-gpt2) over the Python documentation. The same texts, at full size, are `examples/synthetic.nsae`
+// and `examples/builtin-gpt2.nsae` (a test keeps them identical).
 
 public enum DemoScript {
+    /// Where Debian's `python3.11-doc` package puts the reStructuredText sources the built-in GPT-2 was trained on.
+    public static let pythonDocsCorpus = "/usr/share/doc/python3.11/html/_sources"
+
     /// Sizes of one demo run; `quick` is the reduced size CI runs.
     public struct Size: Sendable {
         public var tokens: Int
@@ -11,6 +16,21 @@ public enum DemoScript {
 
         public static let full = Size(tokens: 200_000, steps: 1_000, batch: 2_048, pairs: 100_000)
         public static let quick = Size(tokens: 20_000, steps: 150, batch: 1_024, pairs: 20_000)
+    }
+
+    /// Sizes of the second part, on the built-in GPT-2.
+    public struct LanguageModelSize: Sendable {
+        public var tokens: Int
+        public var steps: Int
+        public var batch: Int
+        public var spliceTokens: Int
+        public var pairs: Int
+        public var cardContexts: Int
+
+        public static let full = LanguageModelSize(tokens: 409_600, steps: 600, batch: 2_048, spliceTokens: 8_192,
+                                                   pairs: 100_000, cardContexts: 8)
+        public static let quick = LanguageModelSize(tokens: 40_960, steps: 150, batch: 1_024, spliceTokens: 2_048,
+                                                    pairs: 20_000, cardContexts: 5)
     }
 
     /// The script with its sizes and output folder filled in. `## ` comments title the report's sections.
@@ -62,4 +82,64 @@ public enum DemoScript {
         save base \(quoteString(out + "/relu"))
         """ + "\n"
     }
+
+    /// The second part: the built-in GPT-2's MLP outputs. `corpus` is the `_sources` folder of the Python docs.
+    public static func builtinGPT2(size: LanguageModelSize, corpus: String, out: String) -> String {
+        let k = size.cardContexts
+        return """
+        # nsae demo, part 2: the same comparison on a real language model, nsae's built-in GPT-2 (4 layers, d_model
+        # 128, the real GPT-2 tokenizer, trained on the Python 3.11 documentation; see models/builtin-gpt2/README.md).
+        # The MLP outputs of its 4 layers are harvested over the library reference; a ReLU SAE group and an NSAE
+        # group are trained on the same tokens, compared, and spliced back into the model on the tutorial, text the
+        # SAEs have not seen. Feature cards show what single features respond to.
+        gpt2 = load gpt2 builtin
+        docs = load text \(quoteString(corpus + "/library"))
+        tutorial = load text \(quoteString(corpus + "/tutorial"))
+
+        ## Built-in GPT-2: MLP-output norms per layer
+        mlp = harvest gpt2 docs hook=mlp_out tokens=\(size.tokens) context=128 out=\(quoteString(out + "/mlp")) overwrite=true
+        stats mlp
+
+        ## Built-in GPT-2: two SAE groups, one SAE per layer, trained on the same batches
+        mlp_base = sae relu mlp expansion=8 alpha=\(reluAlpha) seed=1
+        mlp_norm = sae nsae mlp expansion=8 alpha=\(nsaeAlpha) sigma=1 seed=1
+        train mlp_base mlp steps=\(size.steps) batch=\(size.batch) lr=3e-3 log_every=\(max(1, size.steps / 10))
+        train mlp_norm mlp steps=\(size.steps) batch=\(size.batch) lr=3e-3 log_every=\(max(1, size.steps / 10))
+
+        ## Built-in GPT-2: sparsity and reconstruction per layer
+        mlp_cmp = compare mlp_base mlp_norm
+        mlp_cmp
+        plot mlp_cmp x="layer" y="l0" by="sae" kind=line
+
+        ## Built-in GPT-2: the reconstructions spliced into the model, on held-out text (CE and KL)
+        splice mlp_base gpt2 tutorial tokens=\(size.spliceTokens)
+        splice mlp_norm gpt2 tutorial tokens=\(size.spliceTokens)
+
+        ## Built-in GPT-2: L0 against mean input norm across layers
+        fit mlp_base mlp
+        fit mlp_norm mlp
+
+        ## Built-in GPT-2: the dictionaries
+        norms mlp_norm
+        cosine mlp_norm pairs=\(size.pairs)
+
+        ## Built-in GPT-2: feature cards (top-activating contexts, activation histogram, logit lens)
+        features mlp_norm layer=3 sort=density top=10
+        \(normCards.map { "feature mlp_norm mlp layer=\($0.layer) id=\($0.id) model=gpt2 k=\(k)" }.joined(separator: "\n"))
+        top mlp_base mlp layer=\(baseTop.layer) feature=\(baseTop.id) k=\(k) context=8
+
+        save mlp_norm \(quoteString(out + "/mlp-nsae"))
+        save mlp_base \(quoteString(out + "/mlp-relu"))
+        """ + "\n"
+    }
+
+    static let reluAlpha = "1"
+    static let nsaeAlpha = "0.003"
+    /// NSAE features shown as cards, and a ReLU feature shown by its top contexts: chosen once by reading the
+    /// full-size run's top contexts of features with densities between 0.3% and 3% (training is seeded, so the same
+    /// ids come back): a reST role name after its colon (`:func:`, `:envvar:`), the `::` that ends a paragraph
+    /// before a literal block, the line that starts a table rule or a heading underline, and (ReLU) a directive
+    /// name (`.. versionadded::`, `.. method::`). At the quick size the same ids may mean something else, or nothing.
+    static let normCards: [(layer: Int, id: Int)] = [(3, 594), (3, 854), (2, 3)]
+    static let baseTop: (layer: Int, id: Int) = (3, 105)
 }

@@ -16,19 +16,39 @@ extension Engines {
         return .object(ModelObject(model: model, path: resolved))
     }
 
-    /// The GPT-2 that ships with nsae: $NSAE_BUILTIN_GPT2, else `share/nsae/gpt2` beside or above the executable.
+    /// The GPT-2 that ships with nsae (`models/builtin-gpt2` in the repository, trained by
+    /// `tools/builtin_model/train.py`). Looked for in $NSAE_BUILTIN_GPT2; in `share/nsae/gpt2` or
+    /// `models/builtin-gpt2` beside the executable or up to four folders above it (an installed layout, or a build
+    /// inside the checkout); and in the checkout this binary was built from.
     static func builtinModelPath(_ call: Call) throws -> String {
+        let candidates = builtinModelCandidates()
+        if let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0 + "/config.json") }) {
+            return found
+        }
+        throw call.error(atArgument: 1, "the builtin GPT-2 is not installed with this build (looked in "
+            + candidates.map { "`\($0)`" }.joined(separator: ", ")
+            + "); set NSAE_BUILTIN_GPT2 to its folder, or give a path: load gpt2 \"PATH\"")
+    }
+
+    static func builtinModelCandidates() -> [String] {
         var candidates: [String] = []
-        if let env = ProcessInfo.processInfo.environment["NSAE_BUILTIN_GPT2"], !env.isEmpty { candidates.append(env) }
-        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath().deletingLastPathComponent()
+        if let env = ProcessInfo.processInfo.environment["NSAE_BUILTIN_GPT2"], !env.isEmpty { return [env] }
+        // /proc/self/exe names the binary even when it was started through $PATH or a symlink.
+        let executablePath = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            ?? CommandLine.arguments.first ?? "."
+        let executable = URL(fileURLWithPath: executablePath).resolvingSymlinksInPath().deletingLastPathComponent()
         for up in 0...4 {
             var dir = executable
             for _ in 0..<up { dir = dir.deletingLastPathComponent() }
             candidates.append(dir.appendingPathComponent("share/nsae/gpt2").path)
             candidates.append(dir.appendingPathComponent("models/builtin-gpt2").path)
         }
-        if let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) { return found }
-        throw call.error(atArgument: 1, "the builtin GPT-2 is not installed in this build (looked in $NSAE_BUILTIN_GPT2 and share/nsae/gpt2 near the executable); give a path instead: load gpt2 \"PATH\"")
+        // Sources/Workbench/Engines/ModelGlue.swift → the repository root.
+        var checkout = URL(fileURLWithPath: #filePath)
+        for _ in 0..<4 { checkout = checkout.deletingLastPathComponent() }
+        candidates.append(checkout.appendingPathComponent("models/builtin-gpt2").path)
+        var seen = Set<String>()
+        return candidates.filter { seen.insert($0).inserted }
     }
 
     static func loadCorpus(_ path: String, field: String, call: Call) throws -> Value {
