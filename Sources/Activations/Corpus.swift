@@ -69,7 +69,7 @@ public struct Corpus: Sendable {
             let full = (folder as NSString).appendingPathComponent(relative)
             if FileManager.default.fileExists(atPath: full, isDirectory: &isDir), !isDir.boolValue { files.append(relative) }
         }
-        return files.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        return files.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 }
 

@@ -39,18 +39,19 @@ struct DemoCommand: ParsableCommand {
     func run() throws {
         let size: DemoScript.Size = quick ? .quick : .full
         let lmSize: DemoScript.LanguageModelSize = quick ? .quick : .full
-        var script = ""
+        var parts: [String] = []
         var skipped: String?
-        if part != .gpt2 { script += DemoScript.synthetic(size: size, out: out) }
+        if part != .gpt2 { parts.append(DemoScript.synthetic(size: size, out: out)) }
         if part != .synthetic {
-            if let missing = missingCorpus() {
-                if part == .gpt2 && !printScript { throw ValidationError(missing) }
-                if printScript { script += (script.isEmpty ? "" : "\n") + DemoScript.builtinGPT2(size: lmSize, corpus: corpus, out: out) }
-                else { skipped = missing }
+            // Printing the script needs no corpus; running part 2 does.
+            if let missing = printScript ? nil : missingCorpus() {
+                if part == .gpt2 { throw ValidationError(missing) }
+                skipped = missing
             } else {
-                script += (script.isEmpty ? "" : "\n") + DemoScript.builtinGPT2(size: lmSize, corpus: corpus, out: out)
+                parts.append(DemoScript.builtinGPT2(size: lmSize, corpus: corpus, out: out))
             }
         }
+        let script = parts.joined(separator: "\n")
         if printScript { print(script, terminator: ""); return }
         if let skipped { FileHandle.standardError.write(Data("part 2 (built-in GPT-2) skipped: \(skipped)\n".utf8)) }
         do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {

@@ -31,8 +31,8 @@ extension Engines {
     }
 
     static func builtinModelCandidates() -> [String] {
-        var candidates: [String] = []
         if let env = ProcessInfo.processInfo.environment["NSAE_BUILTIN_GPT2"], !env.isEmpty { return [env] }
+        var candidates: [String] = []
         // /proc/self/exe names the binary even when it was started through $PATH or a symlink.
         let executablePath = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? CommandLine.arguments.first ?? "."
