@@ -59,8 +59,12 @@ final class CorpusWindowTests: XCTestCase {
         XCTAssertEqual(try Corpus(path: folder).documents(), ["nested", "one", "two", "three"])
     }
 
-    func testCorpusErrorsNameTheProblem() {
+    func testCorpusErrorsNameTheProblem() throws {
         XCTAssertThrowsMessage(try Corpus(path: "/nonexistent/corpus.txt"), contains: ["/nonexistent/corpus.txt", "no such file"])
+        let folder = temporaryFolder(self, "no-text")
+        try FileManager.default.createDirectory(atPath: folder + "/sub", withIntermediateDirectories: true)
+        try "x".write(toFile: folder + "/sub/notes.md", atomically: true, encoding: .utf8)
+        XCTAssertThrowsMessage(try Corpus(path: folder).documents(), contains: [folder, "holds no .txt files", "subfolders"])
         XCTAssertThrowsMessage(try ContextWindows(texts: ["a"], contextLength: 1, tokenize: letters), contains: ["at least 2"])
     }
 

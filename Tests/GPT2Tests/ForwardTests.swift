@@ -134,6 +134,14 @@ final class ForwardTests: XCTestCase {
                                                           batch: B, seqLen: T)) {
             XCTAssertTrue("\($0)".contains("1 log-sum-exps"), "\($0)")
         }
+        XCTAssertThrowsError(try Losses.crossEntropyAndKL(clean: clean, cleanLogSumExp: Losses.rowLogSumExp(clean), patched: patched,
+                                                          tokens: tokens, batch: B, seqLen: T + 1)) {
+            XCTAssertTrue("\($0)".contains("expected batch 3 × seqLen 6 = 18"), "\($0)")
+        }
+        XCTAssertThrowsError(try Losses.crossEntropyAndKL(clean: clean, cleanLogSumExp: Losses.rowLogSumExp(clean), patched: patched,
+                                                          tokens: tokens.map { _ in -1 }, batch: B, seqLen: T)) {
+            XCTAssertTrue("\($0)".contains("token id -1 at position 0"), "\($0)")
+        }
         XCTAssertThrowsError(try Losses.crossEntropy(logits: patched, logSumExp: Losses.rowLogSumExp(patched),
                                                      tokens: tokens.map { _ in Int32(V) }, batch: B, seqLen: T)) {
             XCTAssertTrue("\($0)".contains("outside the 50257 logit columns"), "\($0)")

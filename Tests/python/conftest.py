@@ -22,10 +22,11 @@ def nsae_binary() -> str:
     return path
 
 
-def run_quick_demo(out, part, timeout=900):
-    """Runs `nsae demo --quick --part PART --out OUT`, asserts it succeeded, and returns (results.json, the process)."""
+def run_quick_demo(out, part, *extra, timeout=900):
+    """Runs `nsae demo --quick --part PART --out OUT [EXTRA…]`, asserts it succeeded, and returns (results.json,
+    the process)."""
     import json
-    proc = subprocess.run([nsae_binary(), "demo", "--quick", "--part", part, "--out", str(out)],
+    proc = subprocess.run([nsae_binary(), "demo", "--quick", "--part", part, "--out", str(out), *extra],
                           capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads((pathlib.Path(out) / "results.json").read_text()), proc

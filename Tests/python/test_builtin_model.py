@@ -109,6 +109,15 @@ def test_training_tool_without_corpus_names_the_package(tmp_path):
     assert proc.returncode != 0 and "apt-get install -y python3.11-doc" in proc.stderr
 
 
+def test_training_tool_without_tokenizer_files_says_which(tmp_path):
+    absent = missing_modules("torch", "regex", "numpy")
+    if absent:
+        pytest.skip(f"the training tool needs {', '.join(absent)}")
+    proc = subprocess.run([sys.executable, str(TOOL), "--out", str(tmp_path / "m"), "--steps", "1", "--tokenizer",
+                           str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and "no GPT-2 tokenizer files" in proc.stderr and str(tmp_path) in proc.stderr
+
+
 @needs_corpus
 def test_demo_part_two_on_the_builtin_model(tmp_path):
     out = tmp_path / "demo"

@@ -77,8 +77,12 @@ def check_demo_results(results):
 
 def test_demo_quick_writes_report_and_sane_numbers(tmp_path):
     out = tmp_path / "demo"
-    results, proc = run_quick_demo(out, "synthetic")
+    # --part all with a corpus that is not there: part 1 runs, part 2 is skipped with the reason, and it succeeds.
+    missing = tmp_path / "no-docs"
+    results, proc = run_quick_demo(out, "all", "--corpus", str(missing))
     assert results["settings"]["quick"] is True
+    assert results["settings"]["gpt2"] is False and f"{missing}/library" in results["settings"]["gpt2_skipped"]
+    assert "part 2 (built-in GPT-2) skipped" in proc.stderr and "--corpus" in proc.stderr
     check_demo_results(results)
     html = (out / "report.html").read_text()
     assert html.count("<svg") >= 6 and "<table" in html and "<script" not in html
