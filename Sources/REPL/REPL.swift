@@ -32,25 +32,29 @@ public final class InteractiveLoop {
 
     private func runInteractive() -> Int32 {
         print(session.banner)
-        Readline.configure(historyPath: InteractiveLoop.historyPath)
+        Readline.configure(historyPath: InteractiveLoop.historyPath, interrupt: flag)
         Readline.completer = { [session] code, cursor in session.complete(code, cursor: cursor) }
         var statement = ""
         Readline.precedingText = ""
         Readline.install(prompt: "nsae> ")
         while true {
+            // A Ctrl-C that lands while the loop is not blocked in poll (reading a key, redrawing) sets the flag
+            // without interrupting the next poll, so poll wakes up every 100 ms to look at the flag.
             var descriptor = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&descriptor, 1, -1)
-            if ready < 0 {
-                guard errno == EINTR else { break }
-                if flag.isCancelled {
-                    flag.reset()
-                    Readline.cancelLine()
-                    statement = ""
-                    Readline.precedingText = ""
-                    Readline.install(prompt: "nsae> ")
-                }
+            let ready = poll(&descriptor, 1, 100)
+            if flag.isCancelled {
+                flag.reset()
+                Readline.cancelLine()
+                statement = ""
+                Readline.precedingText = ""
+                Readline.install(prompt: "nsae> ")
                 continue
             }
+            if ready < 0 {
+                guard errno == EINTR else { break }
+                continue
+            }
+            if ready == 0 { continue }
             Readline.readCharacter()
             guard let entered = Readline.takeLine() else { continue }
             guard let line = entered else {

@@ -2,6 +2,7 @@ import CReadline
 #if canImport(Glibc)
 import Glibc
 #endif
+import Tensor
 import Workbench
 
 // The one place that touches GNU readline's global state. Swift 6 rejects references to C global variables
@@ -17,6 +18,11 @@ enum Readline {
         var precedingText = ""
         var completer: ((String, Int) -> Completion)?
         var historyPath: String?
+        /// Set by Ctrl-C; a key read waiting on the terminal gives up when it is set.
+        var interrupt: CancellationFlag?
+        /// The terminal opened a second time, non-blocking (a file description of its own, so the shell's stays
+        /// blocking): Ctrl-C flushes typed-ahead input, and a blocking read of input that vanished would never return.
+        var input: Int32 = -1
     }
     nonisolated(unsafe) private static var state = State()
 
@@ -29,6 +35,9 @@ enum Readline {
         set { state.completer = newValue }
     }
 
+    /// readline's `rl_getc_func_t *` as a C function pointer.
+    typealias GetcFunction = @convention(c) (UnsafeMutablePointer<FILE>?) -> Int32
+
     /// readline's `rl_completion_func_t *` as a C function pointer (the imported typedef is not @convention(c)).
     typealias CompletionFunction = @convention(c) (UnsafePointer<CChar>?, Int32, Int32) -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
 
@@ -38,8 +47,13 @@ enum Readline {
         return address.assumingMemoryBound(to: T.self)
     }
 
-    static func configure(historyPath: String?) {
+    static func configure(historyPath: String?, interrupt: CancellationFlag) {
         global("rl_catch_signals", Int32.self).pointee = 0  // our SIGINT handler stays; the loop reacts to Ctrl-C
+        state.interrupt = interrupt
+        state.input = open("/proc/self/fd/0", O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        if state.input >= 0 {
+            global("rl_getc_function", GetcFunction?.self).pointee = { _ in Readline.readKey() }
+        }
         global("rl_readline_name", UnsafePointer<CChar>?.self).pointee = UnsafePointer(strdup("nsae"))
         // Break words at these so `key=val`, list items and paths inside strings complete separately.
         global("rl_completer_word_break_characters", UnsafePointer<CChar>?.self).pointee = UnsafePointer(strdup(" \t\n\"=[],"))
@@ -67,6 +81,22 @@ enum Readline {
     static func remove() { rl_callback_handler_remove() }
 
     static func readCharacter() { rl_callback_read_char() }
+
+    /// One byte of input for readline, never blocking past a Ctrl-C: waits in 100 ms polls, and when Ctrl-C came
+    /// (its flush may have taken the bytes poll saw) returns NUL, bound to set-mark, which edits nothing; the loop
+    /// then clears the line.
+    private static func readKey() -> Int32 {
+        while true {
+            if state.interrupt?.isCancelled == true { return 0 }
+            var byte: UInt8 = 0
+            let count = read(state.input, &byte, 1)
+            if count == 1 { return Int32(byte) }
+            if count == 0 { return EOF }
+            guard errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR else { return EOF }
+            var descriptor = pollfd(fd: state.input, events: Int16(POLLIN), revents: 0)
+            _ = poll(&descriptor, 1, 100)
+        }
+    }
 
     /// The line entered since the last call, if any (nil inside means end of input).
     static func takeLine() -> String?? {
