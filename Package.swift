@@ -21,10 +21,10 @@ let package = Package(
         .systemLibrary(name: "CReadline", path: "Sources/CReadline", providers: [.apt(["libreadline-dev"])]),
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", providers: [.apt(["libssl-dev"])]),
 
-        .target(name: "Tensor", dependencies: ["COpenBLAS"],
-                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        // Every module builds with checked arithmetic and bounds: they are what stop a crafted file or size cleanly.
+        .target(name: "Tensor", dependencies: ["COpenBLAS"]),
         .target(name: "GPT2", dependencies: ["Tensor"], swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug)), .unsafeFlags(["-target-cpu", "haswell"], .when(platforms: [.linux], configuration: .release))]),  // -O in debug: the tests run real forwards over a 50257-token vocabulary; AVX2 for the loops over it
-        .target(name: "SAE", dependencies: ["Tensor"], swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug)), .unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"], .when(platforms: [.linux], configuration: .release))]),  // -O in debug: the tests train real models; AVX2+FMA (this machine kind) for the sparse step
+        .target(name: "SAE", dependencies: ["Tensor"], swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug)), .unsafeFlags(["-target-cpu", "haswell"], .when(platforms: [.linux], configuration: .release))]),  // -O in debug: the tests train real models; AVX2+FMA (this machine kind) for the sparse step
         .target(name: "Activations", dependencies: ["Tensor", "GPT2", "SAE"]),
         .target(name: "Workbench", dependencies: ["Tensor", "GPT2", "SAE", "Activations"]),
         .target(name: "REPL", dependencies: ["Workbench", "CReadline"]),

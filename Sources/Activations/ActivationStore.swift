@@ -14,26 +14,33 @@ public final class ActivationStore: @unchecked Sendable {
     /// Global row index of the first row of each shard, plus the total at the end.
     public let shardStarts: [Int]
     private let cacheLock = NSLock()
-    private var cachedShard: (index: Int, file: ShardFile)?
+    private var cachedShard: (index: Int, file: StoreShard)?
+    /// Set for activations read in place from a user's .npy/.safetensors file: the one shard.
+    private let external: StoreShard?
 
     public static let tokenIdsTensor = "token_ids"
     public static let docIndexTensor = "doc_index"
     public static let positionTensor = "position"
     public static let bosMaskTensor = "bos_mask"
 
-    public init(path: String) throws {
+    /// Opens the store folder `path`. A store whose writing was interrupted is refused unless `allowIncomplete`
+    /// (then `manifest.complete` is false and every summary says so).
+    public init(path: String, allowIncomplete: Bool = false) throws {
         folder = path
-        manifest = try StoreManifest.read(folder: path)
+        manifest = try StoreManifest.read(folder: path, allowIncomplete: allowIncomplete)
         var starts = [0]
-        for s in manifest.shards { starts.append(starts.last! + s.rows) }
+        for s in manifest.shards { starts.append(starts.last! + s.rows) }   // sums checked by the manifest
         shardStarts = starts
-        guard starts.last! == manifest.tokenCount else {
-            throw ActivationsError("store \(path): manifest token_count \(manifest.tokenCount) disagrees with its shard row counts (sum \(starts.last!))")
-        }
-        guard manifest.normStats.count == manifest.hooks.count else {
-            throw ActivationsError("store \(path): manifest has \(manifest.normStats.count) norm_stats entries for \(manifest.hooks.count) hooks")
-        }
+        external = nil
         for index in manifest.shards.indices { try validateShard(index) }
+    }
+
+    /// A store over rows that live in a user's file, read in place (never copied, nothing written beside it).
+    init(inPlace path: String, manifest: StoreManifest, shard: StoreShard) {
+        folder = path
+        self.manifest = manifest
+        shardStarts = [0, manifest.tokenCount]
+        external = shard
     }
 
     private func validateShard(_ index: Int) throws {
@@ -70,7 +77,8 @@ public final class ActivationStore: @unchecked Sendable {
     }
 
     /// The shard, opened once and kept while consecutive reads stay in it (one open file at most).
-    func shard(_ index: Int) throws -> ShardFile {
+    func shard(_ index: Int) throws -> StoreShard {
+        if let external { return external }
         cacheLock.lock(); defer { cacheLock.unlock() }
         if let c = cachedShard, c.index == index { return c.file }
         let file = try openShard(index)
@@ -152,7 +160,7 @@ public final class ActivationStore: @unchecked Sendable {
         }
     }
 
-    private func forEachShardPiece(_ rows: Range<Int>, _ body: (ShardFile, Range<Int>, Int) throws -> Void) throws {
+    private func forEachShardPiece(_ rows: Range<Int>, _ body: (StoreShard, Range<Int>, Int) throws -> Void) throws {
         var row = rows.lowerBound
         while row < rows.upperBound {
             let (index, offset) = locate(row: row)

@@ -99,7 +99,7 @@ public enum Harvester {
             context.report(ProgressUpdate(task: "harvest", done: writer.rowsWritten, total: total, unit: "tokens"))
         }
         guard writer.rowsWritten > 0 else {
-            try? FileManager.default.removeItem(atPath: folder)
+            // The writer, dropped unfinished, removes its staging folder; `folder` was never touched.
             throw ActivationsError("harvest: the corpus gave no complete window of \(T) tokens")
         }
         try writer.finish()

@@ -44,7 +44,9 @@ public struct StoreManifest: Codable, Sendable, Equatable {
         case bosTokenId = "bos_token_id", shards, normStats = "norm_stats", complete, info
     }
 
-    static func read(folder: String) throws -> StoreManifest {
+    /// Reads and checks `manifest.json`. A store whose writing was interrupted (`complete: false`) is refused unless
+    /// `allowIncomplete`, with a message that says what it holds and what to do.
+    static func read(folder: String, allowIncomplete: Bool = false) throws -> StoreManifest {
         let path = (folder as NSString).appendingPathComponent("manifest.json")
         guard let data = FileManager.default.contents(atPath: path) else {
             var isDir: ObjCBool = false
@@ -60,7 +62,40 @@ public struct StoreManifest: Codable, Sendable, Equatable {
         guard manifest.format == formatName else {
             throw ActivationsError("store \(folder): manifest.json has format '\(manifest.format)', expected '\(formatName)'")
         }
+        try manifest.validate(folder: folder)
+        guard manifest.complete || allowIncomplete else {
+            throw ActivationsError("store \(folder) is incomplete: the run that wrote it was interrupted after \(manifest.tokenCount) tokens (manifest.json says \"complete\": false). Load it anyway with incomplete=true to use the tokens it has, or remove the folder and write it again")
+        }
         return manifest
+    }
+
+    /// Sizes and names a crafted manifest could get wrong, checked before anything uses them.
+    func validate(folder: String) throws {
+        func fail(_ what: String) -> ActivationsError { ActivationsError("store \(folder): manifest.json \(what)") }
+        guard !hooks.isEmpty else { throw fail("lists no hooks") }
+        for (i, h) in hooks.enumerated() {
+            guard h.d > 0 else { throw fail("hooks[\(i)] ('\(h.name)') has width d = \(h.d); must be positive") }
+            guard !h.name.isEmpty else { throw fail("hooks[\(i)] has an empty name") }
+        }
+        guard Set(hooks.map(\.name)).count == hooks.count else { throw fail("lists a hook name twice") }
+        guard contextLength >= 0 else { throw fail("has context_length \(contextLength); must be ≥ 0") }
+        guard tokenCount >= 0 else { throw fail("has token_count \(tokenCount); must be ≥ 0") }
+        var total = 0
+        for (i, shard) in shards.enumerated() {
+            guard shard.rows >= 0 else { throw fail("shards[\(i)] has rows = \(shard.rows); must be ≥ 0") }
+            guard PathComponent.isSafe(shard.file) else {
+                throw fail("shards[\(i)] names the file '\(shard.file)'; a shard must be a plain file name inside the store")
+            }
+            let (sum, overflow) = total.addingReportingOverflow(shard.rows)
+            guard !overflow else { throw fail("shard row counts overflow at shards[\(i)] (rows = \(shard.rows))") }
+            total = sum
+        }
+        guard total == tokenCount else {
+            throw fail("token_count \(tokenCount) disagrees with its shard row counts (sum \(total))")
+        }
+        guard normStats.count == hooks.count else {
+            throw fail("has \(normStats.count) norm_stats entries for \(hooks.count) hooks")
+        }
     }
 
     func write(folder: String) throws {

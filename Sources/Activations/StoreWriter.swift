@@ -1,11 +1,19 @@
 import Foundation
 import Tensor
 
-/// Writes an activation store shard by shard. Rows are buffered until `shardRows` is reached; each full shard is
-/// written atomically (temp file + rename) and then the manifest is rewritten, so at every moment the folder is a
-/// valid store of the shards finished so far. `finish()` writes the last partial shard and marks the store complete.
+/// Writes an activation store shard by shard, into a hidden temporary sibling of the destination that is swapped in
+/// by `finish()`: until then a store that was at the destination stays whole and loadable, and a process killed at
+/// any moment leaves either the old store or the complete new one, never a mix. Rows are buffered until `shardRows`
+/// is reached; each full shard is written atomically (temp file + rename) and the manifest rewritten, so the staging
+/// folder is always a valid store of the shards finished so far.
+///
+/// The destination may be new, an empty folder, or an nsae store (replaced only with `overwrite`); any other folder
+/// is refused: nsae never deletes files it did not write.
 public final class ActivationStoreWriter {
+    /// Where the store will be once finished.
     public let folder: String
+    /// Where it is being written until then (extra files such as a synthetic store's ground truth go here too).
+    public let workingFolder: String
     public private(set) var manifest: StoreManifest
     public let shardRows: Int
     private var buffers: [[Float]]
@@ -14,6 +22,8 @@ public final class ActivationStoreWriter {
     private var positions: [Int32] = []
     private var bosMask: [Int32] = []
     private var finished = false
+    /// Whether the destination already held a store (so an interrupted write must not replace it).
+    private let replacesStore: Bool
 
     /// Default shard size: about 64 MiB of activations, rounded to whole windows.
     public static func defaultShardRows(dims: [Int], dtype: StoreDType, contextLength: Int) -> Int {
@@ -22,7 +32,30 @@ public final class ActivationStoreWriter {
         return max(contextLength, rows / max(1, contextLength) * max(1, contextLength))
     }
 
-    /// Creates `folder` (which must not already hold a store unless `overwrite`).
+    /// Refuses a destination nsae may not write to; returns whether it holds a store that `overwrite` replaces.
+    static func checkDestination(_ folder: String, overwrite: Bool) throws -> Bool {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: folder, isDirectory: &isDir) else { return false }
+        guard isDir.boolValue else { throw ActivationsError("\(folder) is a file; a store is written to a folder") }
+        let manifestPath = (folder as NSString).appendingPathComponent("manifest.json")
+        if fm.fileExists(atPath: manifestPath) {
+            guard (try? StoreManifest.read(folder: folder, allowIncomplete: true)) != nil else {
+                throw ActivationsError("\(folder) has a manifest.json that is not an nsae store's; nsae does not write over it, choose a new folder")
+            }
+            guard overwrite else {
+                throw ActivationsError("store \(folder) already exists; pass overwrite=true to replace it (the old store stays until the new one is complete)")
+            }
+            return true
+        }
+        let existing = (try? fm.contentsOfDirectory(atPath: folder)) ?? []
+        guard existing.isEmpty else {
+            throw ActivationsError("\(folder) exists and is not an nsae activation store (no manifest.json; it holds \(existing.count) item\(existing.count == 1 ? "" : "s")); nsae writes a store only to a new or empty folder, or over an nsae store with overwrite=true")
+        }
+        return false
+    }
+
+    /// Starts a store for `folder` (new, empty, or an nsae store with `overwrite`).
     public init(folder: String, model: String, hooks: [StoreHook], dtype: StoreDType, contextLength: Int,
                 shardRows: Int? = nil, overwrite: Bool = false, info: [String: String] = [:]) throws {
         guard !hooks.isEmpty else { throw ActivationsError("a store needs at least one hook") }
@@ -31,22 +64,13 @@ public final class ActivationStoreWriter {
             throw ActivationsError("hook names must be distinct, got \(hooks.map(\.name))")
         }
         let reserved: Set = [ActivationStore.tokenIdsTensor, ActivationStore.docIndexTensor,
-                             ActivationStore.positionTensor, ActivationStore.bosMaskTensor]
+                             ActivationStore.positionTensor, ActivationStore.bosMaskTensor, "__metadata__"]
         for h in hooks where reserved.contains(h.name) { throw ActivationsError("hook name '\(h.name)' is reserved") }
-        let fm = FileManager.default
-        let manifestPath = (folder as NSString).appendingPathComponent("manifest.json")
-        if fm.fileExists(atPath: manifestPath) {
-            guard overwrite else {
-                throw ActivationsError("store \(folder) already exists (pass overwrite to replace it)")
-            }
-            try? fm.removeItem(atPath: folder)
-        } else if let existing = try? fm.contentsOfDirectory(atPath: folder), !existing.isEmpty {
-            throw ActivationsError("\(folder) exists and is not an activation store (no manifest.json); choose a new folder")
-        }
-        do { try fm.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
-            throw ActivationsError("cannot create store folder \(folder): \(error.localizedDescription)")
-        }
+        replacesStore = try Self.checkDestination(folder, overwrite: overwrite)
         self.folder = folder
+        do { workingFolder = try AtomicDirectory.makeStagingSibling(of: folder) } catch {
+            throw ActivationsError("cannot start the store \(folder): \(error)")
+        }
         let rows = shardRows ?? Self.defaultShardRows(dims: hooks.map(\.d), dtype: dtype, contextLength: contextLength)
         guard rows > 0 else { throw ActivationsError("shard rows must be positive, got \(rows)") }
         self.shardRows = rows
@@ -55,7 +79,12 @@ public final class ActivationStoreWriter {
                                  normStats: Array(repeating: NormStats(), count: hooks.count),
                                  complete: false, info: info)
         buffers = hooks.map { _ in [] }
-        try manifest.write(folder: folder)
+        try manifest.write(folder: workingFolder)
+    }
+
+    /// A writer dropped before `finish()` (an error part-way) removes its staging folder; the destination is untouched.
+    deinit {
+        if !finished { try? FileManager.default.removeItem(atPath: workingFolder) }
     }
 
     /// Appends rows: `activations[h]` is [n, d_h] for hook h, given as pointers so callers can pass views of larger
@@ -109,8 +138,12 @@ public final class ActivationStoreWriter {
         let data: Data = try withBuffers(buffers.enumerated().map { Matrix(rows: rows, cols: manifest.hooks[$0.offset].d, data: $0.element) }) { views in
             for (h, v) in views.enumerated() {
                 let d = manifest.hooks[h].d
-                for r in 0..<rows where bosMask[r] == 0 {
-                    stats[h].add(Kernels.l2norm(v.baseAddress! + r * d, count: d))
+                for r in 0..<rows {
+                    let norm = Kernels.l2norm(v.baseAddress! + r * d, count: d)
+                    guard norm.isFinite else {
+                        throw ActivationsError("hook '\(manifest.hooks[h].name)', row \(manifest.tokenCount + r): the activation holds NaN or infinity (or overflows Float32); activations must be finite")
+                    }
+                    if bosMask[r] == 0 { stats[h].add(norm) }
                 }
             }
             let floats = views.enumerated().map {
@@ -123,26 +156,34 @@ public final class ActivationStoreWriter {
                 .init(name: ActivationStore.bosMaskTensor, values: bosMask),
             ])
         }
-        try AtomicWrite.write(data, to: (folder as NSString).appendingPathComponent(name))
+        try AtomicWrite.write(data, to: (workingFolder as NSString).appendingPathComponent(name))
         manifest.shards.append(StoreShardEntry(file: name, rows: rows))
         manifest.tokenCount += rows
         manifest.normStats = stats
-        try manifest.write(folder: folder)
+        try manifest.write(folder: workingFolder)
         for h in buffers.indices { buffers[h].removeAll(keepingCapacity: true) }
         tokenIds.removeAll(keepingCapacity: true); docIndex.removeAll(keepingCapacity: true)
         positions.removeAll(keepingCapacity: true); bosMask.removeAll(keepingCapacity: true)
     }
 
-    /// Writes the last partial shard and marks the store complete (or, with `complete: false`, leaves it marked
-    /// as an interrupted store of everything appended so far).
+    /// Writes the last partial shard, marks the store complete and swaps it in at `folder`. With `complete: false`
+    /// (an interrupted harvest) the rows so far are kept, marked incomplete, only where no store was there before;
+    /// an interrupted replacement leaves the old store as it was.
     @discardableResult
     public func finish(complete: Bool = true, info extra: [String: String] = [:]) throws -> StoreManifest {
         guard !finished else { return manifest }
         try flush()
         manifest.complete = complete
         for (k, v) in extra { manifest.info[k] = v }
-        try manifest.write(folder: folder)
+        try manifest.write(folder: workingFolder)
         finished = true
+        if !complete && replacesStore {
+            try? FileManager.default.removeItem(atPath: workingFolder)
+            return manifest
+        }
+        do { try AtomicDirectory.swapIn(workingFolder, at: folder) } catch {
+            throw ActivationsError("cannot put the finished store in place: \(error) (its rows are in \(workingFolder))")
+        }
         return manifest
     }
 

@@ -22,7 +22,7 @@ extension ActivationStore {
         let writer = try ActivationStoreWriter(folder: folder, model: "synthetic", hooks: hooks, dtype: dtype,
                                                contextLength: 0, shardRows: shardRows, overwrite: overwrite, info: info)
         try SafeTensors.write([TensorToWrite(name: "dictionary", matrix: data.dictionary)],
-                              to: (folder as NSString).appendingPathComponent(groundTruthFile), metadata: info)
+                              to: (writer.workingFolder as NSString).appendingPathComponent(groundTruthFile), metadata: info)
         var done = 0
         while done < tokens {
             if context.isCancelled {

@@ -10,7 +10,7 @@ extension ForwardRun {
         s.qkv.data.withUnsafeMutableBufferPointer { qkvBuf in
             s.z.data.withUnsafeMutableBufferPointer { zBuf in
                 let qkv = SharedPointer(qkvBuf.baseAddress!), z = SharedPointer(zBuf.baseAddress!)
-                Parallel.run { worker, workers in
+                Parallel.runOnBLASCores { worker, workers in
                     var scores = [Float](repeating: 0, count: T * T)
                     scores.withUnsafeMutableBufferPointer { sc in
                         var job = worker

@@ -241,7 +241,7 @@ struct ForwardRun {
         let n = s.fc.count
         s.fc.data.withUnsafeMutableBufferPointer { buf in
             let fc = SharedPointer(buf.baseAddress!)
-            Parallel.run { worker, workers in
+            Parallel.runOnBLASCores { worker, workers in
                 let per = (n / workers + 15) / 16 * 16
                 let start = min(n, worker * per), end = min(n, start + per)
                 FastMath.gelu(fc.base + start, count: end - start)

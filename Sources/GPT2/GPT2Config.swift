@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// The shape of a GPT-2 model. Coded with Hugging Face's config.json keys.
 public struct GPT2Config: Sendable, Codable, Equatable {
@@ -57,10 +58,30 @@ public struct GPT2Config: Sendable, Codable, Equatable {
         return config
     }
 
+    /// Upper bounds far beyond any GPT-2 (the largest has 48 layers, width 1600): within them every product of
+    /// sizes the runner forms fits 64 bits, so sizes read from a crafted file cannot wrap.
+    static let limits: [(field: String, max: Int)] = [("n_layer", 1 << 10), ("n_head", 1 << 12), ("n_embd", 1 << 16),
+                                                      ("n_positions", 1 << 20), ("vocab_size", 1 << 24)]
+
+    /// The number of weights (embeddings, blocks, final layer norm).
+    public var parameterCount: Int {
+        let C = nEmbd
+        return (vocabSize + nPositions) * C + nLayer * (12 * C * C + 13 * C) + 2 * C
+    }
+
     func validate(source: String) throws {
-        guard nLayer > 0, nHead > 0, nEmbd > 0, nPositions > 0, vocabSize > 0 else {
-            throw GPT2Error("\(source): config has a non-positive size (n_layer \(nLayer), n_head \(nHead), n_embd \(nEmbd), n_positions \(nPositions), vocab_size \(vocabSize))")
+        let values = [nLayer, nHead, nEmbd, nPositions, vocabSize]
+        for (value, limit) in zip(values, Self.limits) {
+            guard value > 0, value <= limit.max else {
+                throw GPT2Error("\(source): \(limit.field) is \(value); must be in 1...\(limit.max)")
+            }
         }
         guard nEmbd % nHead == 0 else { throw GPT2Error("\(source): n_embd \(nEmbd) is not a multiple of n_head \(nHead)") }
+        guard layerNormEpsilon.isFinite, layerNormEpsilon > 0 else {
+            throw GPT2Error("\(source): layer_norm_epsilon is \(layerNormEpsilon); must be a positive number")
+        }
+        do { try ResourceBudget.checkMemory(parameterCount * 4, for: "\(source): a GPT-2 of \(parameterCount) weights") } catch {
+            throw GPT2Error("\(error)")
+        }
     }
 }

@@ -54,7 +54,7 @@ public final class GPT2Model: Sendable {
         if let tokenizerPath {
             tokenizer = try Tokenizer.load(folder: tokenizerPath)
         } else {
-            tokenizer = try? Tokenizer.load(folder: folder)
+            tokenizer = try Tokenizer.loadIfPresent(folder: folder)
         }
         if let tokenizer, tokenizer.vocabSize != config.vocabSize {
             throw GPT2Error("\(path): tokenizer has \(tokenizer.vocabSize) tokens but the model's vocabulary is \(config.vocabSize)")

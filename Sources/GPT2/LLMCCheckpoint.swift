@@ -22,7 +22,10 @@ enum LLMCCheckpoint {
             let (maxT, V, L, NH, C, Vp) = (h[2], h[3], h[4], h[5], h[6], h[7])
             let config = GPT2Config(nLayer: L, nHead: NH, nEmbd: C, nPositions: maxT, vocabSize: V)
             try config.validate(source: path)
-            guard Vp >= V else { throw GPT2Error("\(path): padded vocabulary \(Vp) is smaller than the vocabulary \(V)") }
+            guard Vp >= V, Vp <= V + (1 << 16) else {
+                throw GPT2Error("\(path): padded vocabulary \(Vp) is not in \(V)...\(V + (1 << 16)) (the vocabulary is \(V))")
+            }
+            // Within the config's limits (validated above) none of these products can overflow.
             let sizes = [Vp * C, maxT * C, L * C, L * C, L * 3 * C * C, L * 3 * C, L * C * C, L * C,
                          L * C, L * C, L * 4 * C * C, L * 4 * C, L * C * 4 * C, L * C, C, C]
             let expected = 1024 + 4 * sizes.reduce(0, +)

@@ -83,9 +83,8 @@ public enum Losses {
     /// Runs `body(row)` for rows 0..<rows, split into contiguous ranges over the cores.
     private static func forEachRow(_ rows: Int, _ body: @Sendable (Int) -> Void) {
         guard rows > 1 else { if rows == 1 { body(0) }; return }
-        Parallel.run { worker, workers in
-            let per = (rows + workers - 1) / workers
-            for r in (worker * per)..<min(rows, (worker + 1) * per) { body(r) }
+        Parallel.runOnBLASCores { worker, workers in
+            for r in Parallel.slice(rows, part: worker, of: workers) { body(r) }
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 import Synchronization
 
 /// GPT-2's byte-level BPE tokenizer, exactly: pre-tokenize (PreTokenizer), map each piece to its UTF-8 bytes, merge
@@ -20,6 +21,16 @@ public final class Tokenizer: Sendable {
 
     /// Loads a tokenizer from a folder holding `vocab.json` + `merges.txt` (Hugging Face), `encoder.json` +
     /// `vocab.bpe` (OpenAI), or llm.c's `gpt2_tokenizer.bin` (whose merges are implied: rank = id).
+    /// The tokenizer in `folder`, nil when the folder has no tokenizer files at all; files that are there but
+    /// damaged are an error naming the file, never taken for "no tokenizer".
+    public static func loadIfPresent(folder: String) throws -> Tokenizer? {
+        let names = ["vocab.json", "merges.txt", "encoder.json", "vocab.bpe", "tokenizer.json", "gpt2_tokenizer.bin"]
+        guard names.contains(where: { FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent($0)) }) else {
+            return nil
+        }
+        return try load(folder: folder)
+    }
+
     public static func load(folder: String) throws -> Tokenizer {
         let fm = FileManager.default
         func path(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
@@ -35,7 +46,7 @@ public final class Tokenizer: Sendable {
         if fm.fileExists(atPath: path("gpt2_tokenizer.bin")) {
             return try Tokenizer(llmcPath: path("gpt2_tokenizer.bin"))
         }
-        throw GPT2Error("\(folder): no tokenizer files (looked for vocab.json + merges.txt, encoder.json + vocab.bpe, tokenizer.json, gpt2_tokenizer.bin)")
+        throw GPT2Error("\(folder): no tokenizer files (a complete set: looked for vocab.json + merges.txt, encoder.json + vocab.bpe, tokenizer.json, gpt2_tokenizer.bin)")
     }
 
     /// Reads a vocabulary (JSON object: token string -> id) and a merges list (optional `#version` line, then one
@@ -45,8 +56,12 @@ public final class Tokenizer: Sendable {
         do { vocabData = try Data(contentsOf: URL(fileURLWithPath: vocabPath)) } catch {
             throw GPT2Error("\(vocabPath): cannot read vocabulary: \(error.localizedDescription)")
         }
-        guard let obj = try? JSONSerialization.jsonObject(with: vocabData), let dict = obj as? [String: Any] else {
-            throw GPT2Error("\(vocabPath): not a JSON object of token string -> id")
+        let obj: Any
+        do { obj = try JSONSerialization.jsonObject(with: vocabData) } catch {
+            throw GPT2Error("\(vocabPath): the vocabulary is not valid JSON (\(error.localizedDescription))")
+        }
+        guard let dict = obj as? [String: Any] else {
+            throw GPT2Error("\(vocabPath): the vocabulary is not a JSON object of token string -> id")
         }
         guard let text = try? String(contentsOfFile: mergesPath, encoding: .utf8) else {
             throw GPT2Error("\(mergesPath): cannot read merges as UTF-8 text")
@@ -92,7 +107,7 @@ public final class Tokenizer: Sendable {
                              mergesSource: String) throws {
         var strings = [[UInt8]?](repeating: nil, count: dict.count)
         for (token, value) in dict {
-            guard let id = (value as? NSNumber)?.intValue, id >= 0, id < dict.count else {
+            guard let id = CheckedSize.exactInt(value), id >= 0, id < dict.count else {
                 throw GPT2Error("\(vocabSource): token '\(token)' has id \(value), expected 0..<\(dict.count)")
             }
             guard let bytes = ByteLevel.bytes(ofTokenString: token) else {
@@ -126,6 +141,7 @@ public final class Tokenizer: Sendable {
         guard header[0] == 20240328 else { throw GPT2Error("\(llmcPath): magic \(header[0]), expected 20240328 (llm.c tokenizer)") }
         guard header[1] == 1 || header[1] == 2 else { throw GPT2Error("\(llmcPath): version \(header[1]), expected 1 or 2") }
         let count = header[2]
+        guard count > 256, count <= 1 << 24 else { throw GPT2Error("\(llmcPath): token count \(count) is not in 257...\(1 << 24)") }
         var tokens: [[UInt8]] = []
         tokens.reserveCapacity(count)
         var at = 1024
@@ -190,21 +206,66 @@ public final class Tokenizer: Sendable {
     }
 
     /// Merges the bytes of one piece: repeatedly the adjacent pair with the lowest rank (leftmost on ties).
+    /// The merge of the adjacent pair (left, right): its rank and the merged token, if the merges have it.
+    @inline(__always) private func merge(_ left: Int32, _ right: Int32) -> (rank: UInt64, id: Int32)? {
+        guard let m = merges[UInt64(UInt32(bitPattern: left)) << 32 | UInt64(UInt32(bitPattern: right))] else { return nil }
+        return (m >> 32, Int32(truncatingIfNeeded: m & 0xFFFF_FFFF))
+    }
+
+    /// Byte-pair encoding of one pre-token: repeatedly merge the adjacent pair of lowest rank, the leftmost one
+    /// among equals (GPT-2's encoder.py; merging one occurrence at a time gives its result because a merge that uses
+    /// a merged token always ranks after the merge that made it).
+    ///
+    /// Linear-ish in the piece's length: the parts are a doubly linked list over the byte positions and the
+    /// candidate pairs a min-heap keyed by (rank, position), so each merge costs O(log n) instead of a rescan of all
+    /// pairs and an array removal (which made one 100k-character word take minutes). Heap entries are checked when
+    /// popped and dropped if either part has changed since they were pushed.
     private func bpe(_ piece: UnsafeBufferPointer<UInt8>, into parts: inout [Int32]) {
         parts.removeAll(keepingCapacity: true)
         for b in piece { parts.append(byteTokens[Int(b)]) }
-        while parts.count > 1 {
-            var bestRank = UInt64.max, bestAt = -1, bestId: Int32 = 0
-            for k in 0..<(parts.count - 1) {
-                if let m = merges[UInt64(UInt32(bitPattern: parts[k])) << 32 | UInt64(UInt32(bitPattern: parts[k + 1]))] {
-                    let rank = m >> 32
-                    if rank < bestRank { bestRank = rank; bestAt = k; bestId = Int32(truncatingIfNeeded: m & 0xFFFF_FFFF) }
+        let n = parts.count
+        guard n > 1 else { return }
+        if n <= 16 {
+            // Short pieces, the common case: the direct scan is faster than building the heap.
+            while parts.count > 1 {
+                var best: (rank: UInt64, at: Int, id: Int32) = (.max, -1, 0)
+                for k in 0..<(parts.count - 1) {
+                    if let m = merge(parts[k], parts[k + 1]), m.rank < best.rank { best = (m.rank, k, m.id) }
                 }
+                if best.at < 0 { break }
+                parts[best.at] = best.id
+                parts.remove(at: best.at + 1)
             }
-            if bestAt < 0 { break }
-            parts[bestAt] = bestId
-            parts.remove(at: bestAt + 1)
+            return
         }
+        var next = Array(1...n)                  // next[i] == n: i is the last part
+        var prev = Array(-1..<(n - 1))
+        var alive = [Bool](repeating: true, count: n)
+        var heap = PairHeap()
+        for i in 0..<(n - 1) {
+            if let m = merge(parts[i], parts[i + 1]) { heap.push(.init(rank: m.rank, left: i, leftToken: parts[i], rightToken: parts[i + 1])) }
+        }
+        while let top = heap.pop() {
+            let i = top.left
+            guard alive[i], parts[i] == top.leftToken else { continue }
+            let j = next[i]
+            guard j < n, parts[j] == top.rightToken, let m = merge(parts[i], parts[j]), m.rank == top.rank else { continue }
+            parts[i] = m.id
+            alive[j] = false
+            next[i] = next[j]
+            if next[j] < n { prev[next[j]] = i }
+            if prev[i] >= 0, let left = merge(parts[prev[i]], parts[i]) {
+                heap.push(.init(rank: left.rank, left: prev[i], leftToken: parts[prev[i]], rightToken: parts[i]))
+            }
+            if next[i] < n, let right = merge(parts[i], parts[next[i]]) {
+                heap.push(.init(rank: right.rank, left: i, leftToken: parts[i], rightToken: parts[next[i]]))
+            }
+        }
+        var out: [Int32] = []
+        out.reserveCapacity(n)
+        var i = 0
+        while i < n { out.append(parts[i]); i = next[i] }
+        parts = out
     }
 
     // MARK: decoding
@@ -267,5 +328,45 @@ struct PieceCache: Sendable {
         if table.count >= limit { table = ByteStringTable(capacity: 4096); ids.removeAll(keepingCapacity: true) }
         table.insert(piece, UInt64(ids.count) << 32 | UInt64(tokens.count))
         ids.append(contentsOf: tokens)
+    }
+}
+
+/// A binary min-heap of candidate merges ordered by (rank, left position): lowest rank first, leftmost among equals.
+private struct PairHeap {
+    struct Entry { var rank: UInt64; var left: Int; var leftToken: Int32; var rightToken: Int32 }
+    private var items: [Entry] = []
+
+    @inline(__always) private static func less(_ a: Entry, _ b: Entry) -> Bool {
+        a.rank < b.rank || (a.rank == b.rank && a.left < b.left)
+    }
+
+    mutating func push(_ e: Entry) {
+        items.append(e)
+        var c = items.count - 1
+        while c > 0 {
+            let p = (c - 1) / 2
+            guard Self.less(items[c], items[p]) else { break }
+            items.swapAt(c, p)
+            c = p
+        }
+    }
+
+    mutating func pop() -> Entry? {
+        guard let first = items.first else { return nil }
+        let last = items.removeLast()
+        if !items.isEmpty {
+            items[0] = last
+            var p = 0
+            while true {
+                let l = 2 * p + 1, r = l + 1
+                var m = p
+                if l < items.count && Self.less(items[l], items[m]) { m = l }
+                if r < items.count && Self.less(items[r], items[m]) { m = r }
+                if m == p { break }
+                items.swapAt(p, m)
+                p = m
+            }
+        }
+        return first
     }
 }

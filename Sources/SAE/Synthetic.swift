@@ -40,11 +40,7 @@ public final class SyntheticData: BatchSource {
         dictionary.data.withUnsafeBufferPointer { dict in
             base.data.withUnsafeMutableBufferPointer { out in
                 for b in 0..<rows {
-                    var k = 0
-                    while k < active {
-                        let f = rng.int(below: features)
-                        if !chosen[0..<k].contains(f) { chosen[k] = f; k += 1 }
-                    }
+                    drawDistinct(into: &chosen)
                     for f in chosen {
                         let a = rng.uniform(magnitudes.lowerBound, magnitudes.upperBound)
                         Vec.axpy(a, dict.baseAddress! + f * d, out.baseAddress! + b * d, d)
@@ -56,6 +52,36 @@ public final class SyntheticData: BatchSource {
             var m = base
             m.data.withUnsafeMutableBufferPointer { Kernels.scale($0.baseAddress!, s, count: $0.count) }
             return m
+        }
+    }
+
+    /// `active` distinct features, uniformly. Rejection sampling (a scan for a few, a set for more: the same draws)
+    /// while at most half the features are taken; beyond that Floyd's algorithm, which needs exactly `active` draws,
+    /// where rejection would need about features·ln(features).
+    private func drawDistinct(into chosen: inout [Int]) {
+        let n = features
+        if active * 2 > n {
+            var taken = Set<Int>(minimumCapacity: active)
+            for (slot, j) in ((n - active)..<n).enumerated() {
+                let t = rng.int(below: j + 1)
+                let pick = taken.contains(t) ? j : t
+                taken.insert(pick)
+                chosen[slot] = pick
+            }
+            return
+        }
+        var k = 0
+        if active <= 32 {
+            while k < active {
+                let f = rng.int(below: n)
+                if !chosen[0..<k].contains(f) { chosen[k] = f; k += 1 }
+            }
+            return
+        }
+        var taken = Set<Int>(minimumCapacity: active)
+        while k < active {
+            let f = rng.int(below: n)
+            if taken.insert(f).inserted { chosen[k] = f; k += 1 }
         }
     }
 

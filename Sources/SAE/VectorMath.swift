@@ -96,33 +96,3 @@ enum Vec {
         return s
     }
 }
-
-/// Splits work over the BLAS threads (the machine's cores are shared with OpenBLAS, which is idle in between).
-enum Parallel {
-    static var workers: Int { max(1, min(BLAS.threads, ProcessInfo.processInfo.activeProcessorCount)) }
-
-    /// Workers worth waking for `work` multiply-adds: below ~1M a dispatch costs more than it saves.
-    static func workers(forWork work: Int) -> Int { work < (1 << 20) ? 1 : workers }
-
-    /// Calls `body(part)` for part in 0..<parts, concurrently when parts > 1.
-    /// The callers split their work into disjoint rows or features, which is why handing the non-Sendable
-    /// closure to Dispatch through `UncheckedBox` is sound here.
-    static func run(_ parts: Int, _ body: (Int) -> Void) {
-        if parts <= 1 { body(0); return }
-        withoutActuallyEscaping(body) { escapable in
-            let box = UncheckedBox(escapable)
-            DispatchQueue.concurrentPerform(iterations: parts) { box.value($0) }
-        }
-    }
-
-    /// The `part`-th of `parts` near-equal contiguous slices of 0..<count.
-    static func slice(_ count: Int, part: Int, of parts: Int) -> Range<Int> {
-        (count * part / parts)..<(count * (part + 1) / parts)
-    }
-}
-
-/// Carries a value into a @Sendable closure when the caller guarantees the accesses do not race.
-struct UncheckedBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
-}

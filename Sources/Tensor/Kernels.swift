@@ -169,7 +169,8 @@ public struct TopKHeap: Sendable {
 
     public init(capacity: Int) {
         self.capacity = capacity
-        entries.reserveCapacity(capacity)
+        // Grown as entries arrive: a k from a command may be far larger than the items ever offered.
+        entries.reserveCapacity(min(capacity, 1024))
     }
 
     /// The smallest value kept, or -inf while not full: anything not above this cannot enter.

@@ -10,7 +10,7 @@ public enum Npy {
 
         public var matrix: Matrix {
             let cols = shape.last ?? 1
-            let rows = shape.isEmpty ? 1 : shape.dropLast().reduce(1, *)
+            let rows = shape.isEmpty ? 1 : (cols == 0 ? 0 : floats.count / cols)
             return Matrix(rows: rows, cols: cols, data: floats)
         }
     }
@@ -35,53 +35,134 @@ public enum Npy {
         }
     }
 
+    /// What a .npy header says, with every size checked against the file: where the data starts, its dtype and
+    /// shape (non-negative integers whose product and byte count fit, and whose bytes the file holds).
+    public struct Header: Sendable {
+        public var dtype: DType
+        public var shape: [Int]
+        public var elementCount: Int
+        public var dataStart: Int
+
+        /// Reads and checks the header of `path` (only the first bytes are read).
+        public init(path: String) throws {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue else {
+                throw TensorFileError(path: path, isDir.boolValue ? "is a folder, not a .npy file" : "no such file")
+            }
+            guard let handle = FileHandle(forReadingAtPath: path) else { throw TensorFileError(path: path, "cannot open") }
+            defer { try? handle.close() }
+            let fileSize = Int((try? handle.seekToEnd()) ?? 0)
+            try? handle.seek(toOffset: 0)
+            let prefix = (try? handle.read(upToCount: 12)) ?? Data()
+            let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]
+            guard prefix.count >= 10, Swift.Array(prefix.prefix(6)) == magic else { throw TensorFileError(path: path, "not a .npy file (bad magic)") }
+            let bytes = Swift.Array(prefix)
+            let headerLen: Int, headerStart: Int
+            switch bytes[6] {
+            case 1:
+                headerLen = Int(bytes[8]) | Int(bytes[9]) << 8
+                headerStart = 10
+            case 2, 3:
+                guard bytes.count >= 12 else { throw TensorFileError(path: path, "truncated .npy header") }
+                headerLen = (0..<4).reduce(0) { $0 | Int(bytes[8 + $1]) << (8 * $1) }
+                headerStart = 12
+            default: throw TensorFileError(path: path, "unsupported .npy version \(bytes[6])")
+            }
+            guard headerLen <= fileSize - headerStart else {
+                throw TensorFileError(path: path, "header length \(headerLen) runs past the end of the file (\(fileSize) bytes)")
+            }
+            try handle.seek(toOffset: UInt64(headerStart))
+            guard let headerData = try handle.read(upToCount: headerLen), headerData.count == headerLen,
+                  let header = String(data: headerData, encoding: .utf8) else {
+                throw TensorFileError(path: path, "header is not text")
+            }
+            guard let descr = Npy.field(header, "descr") else { throw TensorFileError(path: path, "header has no 'descr'") }
+            let descrText = descr.trimmingCharacters(in: CharacterSet(charactersIn: "'\" "))
+            dtype = try Npy.dtype(fromDescr: descrText, path: path)
+            if let fo = Npy.field(header, "fortran_order"), fo.contains("True") {
+                throw TensorFileError(path: path, "Fortran-order arrays are not supported; save with C order")
+            }
+            guard let shapeText = Npy.field(header, "shape") else { throw TensorFileError(path: path, "header has no 'shape'") }
+            let inner = shapeText.trimmingCharacters(in: CharacterSet(charactersIn: "() "))
+            let entries = inner.isEmpty ? [] : inner.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            var shape: [Int] = []
+            for (axis, entry) in entries.enumerated() {
+                if entry.isEmpty && axis == entries.count - 1 && axis > 0 { continue }   // the trailing comma of (n,)
+                guard let n = Int(entry), n >= 0 else {
+                    throw TensorFileError(path: path, "shape entry \(axis) is '\(entry)', not a non-negative integer that fits 64 bits")
+                }
+                shape.append(n)
+            }
+            guard let count = CheckedSize.product(shape), let needed = CheckedSize.product(count, dtype.byteSize) else {
+                throw TensorFileError(path: path, "shape \(shape) of \(descrText) is too large: its byte count overflows 64 bits")
+            }
+            dataStart = headerStart + headerLen
+            guard fileSize - dataStart >= needed else {
+                throw TensorFileError(path: path, "data is \(fileSize - dataStart) bytes, shape \(shape) of \(descrText) needs \(needed) (file truncated?)")
+            }
+            self.shape = shape
+            elementCount = count
+        }
+    }
+
+    /// A .npy file opened for reading ranges of elements with `pread`, so a file larger than RAM is read piecewise
+    /// and memory stays bounded by the caller's buffer.
+    public final class Reader: @unchecked Sendable {
+        // @unchecked: immutable after init; pread needs no lock.
+        public let path: String
+        public let header: Header
+        private let fd: Int32
+
+        public init(path: String) throws {
+            header = try Header(path: path)
+            self.path = path
+            fd = open(path, O_RDONLY)
+            guard fd >= 0 else { throw TensorFileError(path: path, "cannot open: \(String(cString: strerror(errno)))") }
+        }
+
+        deinit { close(fd) }
+
+        /// Elements `elements` (flat, C order) converted to Float32 into `out`.
+        public func readFloats(elements: Range<Int>, into out: UnsafeMutablePointer<Float>) throws {
+            guard elements.lowerBound >= 0, elements.upperBound <= header.elementCount else {
+                throw TensorFileError(path: path, "element range \(elements) outside 0..<\(header.elementCount)")
+            }
+            guard !elements.isEmpty else { return }
+            let size = header.dtype.byteSize
+            let offset = header.dataStart + elements.lowerBound * size
+            if header.dtype == .f32 {
+                try PositionalRead.readAll(fd: fd, out, count: elements.count * 4, offset: offset, path: path)
+                return
+            }
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: elements.count * size, alignment: 16)
+            defer { buffer.deallocate() }
+            try PositionalRead.readAll(fd: fd, buffer, count: elements.count * size, offset: offset, path: path)
+            DTypeConversion.toFloat(dtype: header.dtype, src: buffer, count: elements.count, dst: out)
+        }
+    }
+
     public static func read(path: String) throws -> Array {
-        guard FileManager.default.fileExists(atPath: path) else { throw TensorFileError(path: path, "no such file") }
+        let header = try Header(path: path)
         let d: Data
         do { d = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
             throw TensorFileError(path: path, "cannot read: \(error.localizedDescription)")
         }
-        let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]
-        guard d.count >= 10, Swift.Array(d.prefix(6)) == magic else { throw TensorFileError(path: path, "not a .npy file (bad magic)") }
-        let major = d[d.startIndex + 6]
-        let headerLen: Int
-        let headerStart: Int
-        if major == 1 {
-            headerLen = Int(d[d.startIndex + 8]) | Int(d[d.startIndex + 9]) << 8
-            headerStart = 10
-        } else if major == 2 || major == 3 {
-            guard d.count >= 12 else { throw TensorFileError(path: path, "truncated .npy header") }
-            headerLen = (0..<4).reduce(0) { $0 | Int(d[d.startIndex + 8 + $1]) << (8 * $1) }
-            headerStart = 12
-        } else { throw TensorFileError(path: path, "unsupported .npy version \(major)") }
-        guard headerStart + headerLen <= d.count else { throw TensorFileError(path: path, "header length \(headerLen) runs past the end of the file") }
-        guard let header = String(data: d.subdata(in: headerStart..<(headerStart + headerLen)), encoding: .utf8) else {
-            throw TensorFileError(path: path, "header is not text")
+        guard d.count >= header.dataStart + header.elementCount * header.dtype.byteSize else {
+            throw TensorFileError(path: path, "file changed while it was read")
         }
-        guard let descr = field(header, "descr") else { throw TensorFileError(path: path, "header has no 'descr'") }
-        let dtype = try self.dtype(fromDescr: descr.trimmingCharacters(in: CharacterSet(charactersIn: "'\" ")), path: path)
-        if let fo = field(header, "fortran_order"), fo.contains("True") {
-            throw TensorFileError(path: path, "Fortran-order arrays are not supported; save with C order")
-        }
-        guard let shapeText = field(header, "shape") else { throw TensorFileError(path: path, "header has no 'shape'") }
-        let shape = shapeText.trimmingCharacters(in: CharacterSet(charactersIn: "() "))
-            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.compactMap { Int($0) }
-        let n = shape.reduce(1, *)
-        let dataStart = headerStart + headerLen
-        guard d.count - dataStart >= n * dtype.byteSize else {
-            throw TensorFileError(path: path, "data is \(d.count - dataStart) bytes, shape \(shape) of \(descr) needs \(n * dtype.byteSize) (file truncated?)")
-        }
-        var floats = [Float](repeating: 0, count: n)
+        var floats = [Float](repeating: 0, count: header.elementCount)
         d.withUnsafeBytes { raw in
             floats.withUnsafeMutableBufferPointer { out in
-                DTypeConversion.toFloat(dtype: dtype, src: raw.baseAddress! + dataStart, count: n, dst: out.baseAddress!)
+                if let dst = out.baseAddress {
+                    DTypeConversion.toFloat(dtype: header.dtype, src: raw.baseAddress! + header.dataStart, count: header.elementCount, dst: dst)
+                }
             }
         }
-        return Array(dtype: dtype, shape: shape, floats: floats)
+        return Array(dtype: header.dtype, shape: header.shape, floats: floats)
     }
 
     /// The text after `'key':` up to the next top-level comma (or the closing parenthesis of a shape tuple).
-    private static func field(_ header: String, _ key: String) -> String? {
+    static func field(_ header: String, _ key: String) -> String? {
         guard let r = header.range(of: "'\(key)':") else { return nil }
         let rest = header[r.upperBound...].drop { $0 == " " }
         if rest.first == "(" {

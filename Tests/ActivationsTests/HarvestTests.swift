@@ -56,7 +56,7 @@ final class HarvestTests: XCTestCase {
         XCTAssertEqual(store.normStats[0].count, all.flatMap(\.tokens).filter { $0 != endOfTextToken }.count)
     }
 
-    func testCancelledHarvestLeavesAReadableStoreOfFinishedBatches() throws {
+    func testCancelledHarvestLeavesAnIncompleteStoreOfFinishedBatches() throws {
         let model = try Self.model.get()
         let texts = (0..<40).map { "Document number \($0) talks about sparse features and residual streams." }
         let tokenizer = try XCTUnwrap(model.tokenizer)
@@ -76,7 +76,9 @@ final class HarvestTests: XCTestCase {
                                                    context: WorkContext(progress: CancelAfter(flag, rows: 48), cancellation: flag))) {
             XCTAssertTrue($0 is Cancelled)
         }
-        let store = try ActivationStore(path: folder)
+        // Refused by default, with what it holds and what to do; read with allowIncomplete.
+        XCTAssertThrowsMessage(try ActivationStore(path: folder), contains: ["incomplete", "after 48 tokens", "incomplete=true"])
+        let store = try ActivationStore(path: folder, allowIncomplete: true)
         XCTAssertFalse(store.manifest.complete)
         XCTAssertEqual(store.tokenCount, 48)   // three batches of 2 windows × 8 tokens, then the flag was seen
         XCTAssertEqual(store.shardCount, 2)

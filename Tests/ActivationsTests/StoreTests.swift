@@ -110,7 +110,8 @@ final class StoreTests: XCTestCase {
         try "x".write(toFile: other + "/notes.txt", atomically: true, encoding: .utf8)
         XCTAssertThrowsMessage(try ActivationStoreWriter(folder: other, model: "m", hooks: [StoreHook(name: "x", layer: 0, d: 2)],
                                                          dtype: .f32, contextLength: 4, overwrite: true),
-                               contains: ["not an activation store"])
+                               contains: ["not an nsae activation store"])
+        XCTAssertEqual(try String(contentsOfFile: other + "/notes.txt", encoding: .utf8), "x", "the user's file is untouched")
     }
 
     func testStoreFromSafetensorsOrdersLayersByNumberAndKeepsTokenIds() throws {

@@ -81,16 +81,24 @@ final class TensorFileTests: XCTestCase {
         XCTAssertThrowsError(try part.withUnsafeMutableBufferPointer { try f.readFloats("f16", elements: 6..<9, into: $0.baseAddress!) })
     }
 
-    func testHalfConversionEdgeCases() {
-        for v: Float in [0, -0, 1, -1, 0.5, 2048, 65504, 6.1035156e-05, 5.9604645e-08] {
-            XCTAssertEqual(DTypeConversion.halfToFloat(DTypeConversion.floatToHalf(v)), v, "\(v)")
+    /// F16 through the file format (stored bytes, then read back): IEEE half rounding at the edges.
+    func testHalfConversionEdgeCases() throws {
+        func roundTrip(_ v: Float) throws -> Float {
+            let data = try SafeTensors.encode([TensorToWrite(name: "h", dtype: .f16, shape: [1], floats: [v])])
+            let path = NSTemporaryDirectory() + "half-\(UUID().uuidString).safetensors"
+            try data.write(to: URL(fileURLWithPath: path))
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            return try SafeTensorsFile(path: path).floats("h")[0]
         }
-        XCTAssertEqual(DTypeConversion.halfToFloat(DTypeConversion.floatToHalf(1e6)), .infinity)
-        XCTAssert(DTypeConversion.halfToFloat(DTypeConversion.floatToHalf(.nan)).isNaN)
-        XCTAssertEqual(DTypeConversion.halfToFloat(DTypeConversion.floatToHalf(1e-9)), 0)
+        for v: Float in [0, -0, 1, -1, 0.5, 2048, 65504, 6.1035156e-05, 5.9604645e-08] {
+            XCTAssertEqual(try roundTrip(v), v, "\(v)")
+        }
+        XCTAssertEqual(try roundTrip(1e6), .infinity)
+        XCTAssert(try roundTrip(.nan).isNaN)
+        XCTAssertEqual(try roundTrip(1e-9), 0)
         // Above 2048 halves step by 2: the ties 2049 and 2051 round to the even neighbours 2048 and 2052.
-        XCTAssertEqual(DTypeConversion.halfToFloat(DTypeConversion.floatToHalf(2049)), 2048)
-        XCTAssertEqual(DTypeConversion.halfToFloat(DTypeConversion.floatToHalf(2051)), 2052)
+        XCTAssertEqual(try roundTrip(2049), 2048)
+        XCTAssertEqual(try roundTrip(2051), 2052)
     }
 
     func testWriteIsAtomicAndLeavesNoTemporaryFiles() throws {

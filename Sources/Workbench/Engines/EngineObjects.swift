@@ -64,7 +64,7 @@ final class StoreObject: SessionObject {
 
     var typeName: String { "store" }
     var summary: String {
-        "\(store.tokenCount) tokens × \(store.layerCount) layer\(store.layerCount == 1 ? "" : "s") (d \(Set(store.dims).sorted().map(String.init).joined(separator: "/"))), \(store.dtype.rawValue), \(store.folder)"
+        "\(store.tokenCount) tokens × \(store.layerCount) layer\(store.layerCount == 1 ? "" : "s") (d \(Set(store.dims).sorted().map(String.init).joined(separator: "/"))), \(store.dtype.rawValue), \(store.folder)\(store.manifest.complete ? "" : " (INCOMPLETE: its writing was interrupted)")"
     }
     var descriptionTable: Table {
         Table(columns: ["layer", "hook", "d", "count", "mean_norm"], rows: store.hooks.enumerated().map { i, hook in
@@ -77,7 +77,7 @@ final class StoreObject: SessionObject {
                  ("tokens", .number(Double(store.tokenCount))), ("context", .number(Double(store.contextLength))),
                  ("dtype", .string(store.dtype.rawValue)),
                  ("hooks", .array(store.hooks.map { .object([("name", .string($0.name)), ("layer", .number(Double($0.layer))), ("d", .number(Double($0.d)))]) })),
-                 ("synthetic", .bool(groundTruth != nil))])
+                 ("synthetic", .bool(groundTruth != nil)), ("complete", .bool(store.manifest.complete))])
     }
 }
 

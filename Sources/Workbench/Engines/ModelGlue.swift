@@ -59,16 +59,13 @@ extension Engines {
 
     static func loadStore(_ path: String, call: Call) throws -> Value {
         let lower = path.lowercased()
+        let context = call.work("load")
+        defer { call.finish(context) }
         do {
             if lower.hasSuffix(".npy") || lower.hasSuffix(".safetensors") {
-                // Activations computed elsewhere become a store folder beside the file, reused when it is complete.
-                let folder = path + ".store"
-                if let existing = try? ActivationStore(path: folder), existing.manifest.complete {
-                    return .object(StoreObject(store: existing))
-                }
-                return .object(StoreObject(store: try ActivationStore.write(fromMatrices: path, to: folder, overwrite: true)))
+                return .object(StoreObject(store: try ActivationStore.openInPlace(path, context: context)))
             }
-            return .object(StoreObject(store: try ActivationStore(path: path)))
+            return .object(StoreObject(store: try ActivationStore(path: path, allowIncomplete: call.bool("incomplete") ?? false)))
         } catch {
             throw call.error(atArgument: 1, "cannot load activations from `\(path)`: \(error)")
         }

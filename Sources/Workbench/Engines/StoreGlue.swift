@@ -23,6 +23,21 @@ extension Engines {
         return value
     }
 
+    /// Refuses a size from a command that cannot be held in memory, naming the option and both figures.
+    static func checkMemory(_ call: Call, option: String, _ counts: [Int], bytesEach: Int, what: String) throws {
+        do {
+            try ResourceBudget.checkMemory(try ResourceBudget.bytes(counts, bytesEach: bytesEach, what: what), for: what)
+        } catch { throw call.error(atOption: option, "\(error)") }
+    }
+
+    /// Refuses a store that would not fit on the disk of `out` (the figure is an upper bound: the corpus may end first).
+    static func checkStoreFits(_ call: Call, tokens: Int, dims: [Int], bytesEach: Int, at out: String) throws {
+        do {
+            let bytes = try ResourceBudget.bytes([tokens, dims.reduce(0, +)], bytesEach: bytesEach, what: "tokens=\(tokens)")
+            try ResourceBudget.checkDisk(bytes, at: out, for: "a store of \(tokens) tokens × \(dims.count) layer\(dims.count == 1 ? "" : "s") of d \(Set(dims).sorted().map(String.init).joined(separator: "/"))")
+        } catch { throw call.error(atOption: "tokens", "\(error)") }
+    }
+
     static func harvest(_ call: Call) throws -> Value {
         let model = try call.object(0, as: ModelObject.self)
         let corpus = try call.object(1, as: CorpusObject.self)
@@ -48,6 +63,8 @@ extension Engines {
         options.batchSize = try positive(call, "batch", default: 8)
         if case .string(let dtype)? = call.option("dtype") { options.dtype = dtype == "f16" ? .f16 : .f32 }
         options.overwrite = call.bool("overwrite") ?? false
+        try checkStoreFits(call, tokens: options.maxTokens!, dims: Array(repeating: model.model.config.nEmbd, count: layers.count),
+                           bytesEach: options.dtype == .f16 ? 2 : 4, at: out)
         let context = call.work("harvest")
         defer { call.finish(context) }
         let store = try Harvester.harvest(model: model.model, corpus: corpus.corpus, to: out, options: options, context: context)
@@ -76,11 +93,14 @@ extension Engines {
         }
         let tokens = try positive(call, "tokens", default: 200_000)
         let seed = call.integer("seed") ?? call.session.settings.seed
+        try checkMemory(call, option: "features", [features, d], bytesEach: 4, what: "the ground-truth dictionary (features × d)")
+        try checkStoreFits(call, tokens: tokens, dims: Array(repeating: d, count: norms.count), bytesEach: 4, at: out)
         let context = call.work("synth")
         defer { call.finish(context) }
         let data = try SyntheticData(d: d, features: features, active: activeCount, norms: norms.map { Float($0) },
                                      seed: UInt64(max(0, seed)))
-        return .object(StoreObject(store: try ActivationStore.writeSynthetic(data, tokens: tokens, to: out, overwrite: true, context: context)))
+        return .object(StoreObject(store: try ActivationStore.writeSynthetic(data, tokens: tokens, to: out,
+                                                                             overwrite: call.bool("overwrite") ?? false, context: context)))
     }
 
     static func stats(_ call: Call) throws -> Value {

@@ -24,6 +24,9 @@ extension Engines {
         guard let expansion = exactInt(expansionValue), expansion >= 1 else {
             throw call.error(atOption: "expansion", "expansion must be a whole number ≥ 1, found \(formatNumber(expansionValue))")
         }
+        let squaredWidths = hookIndices.reduce(0) { $0 + store.hooks[$1].d * store.hooks[$1].d }
+        // Parameters, gradients and both Adam moments: 4 copies of W_enc and W_dec.
+        try checkMemory(call, option: "expansion", [squaredWidths, expansion, 8], bytesEach: 4, what: "the SAE group's weights, gradients and Adam state")
         let alpha = call.number("alpha") ?? (kind == "nsae" ? 1e-6 : 1e-3)
         guard alpha >= 0 else { throw call.error(atOption: "alpha", "alpha must be ≥ 0") }
         let sigma = call.number("sigma") ?? 1
@@ -78,6 +81,9 @@ extension Engines {
         let storeObject = try call.object(1, as: StoreObject.self)
         let store = storeObject.store
         let batch = try positive(call, "batch", default: 4096)
+        // The step's buffers: a batch of inputs and reconstructions, and pre-activations, codes and their gradient.
+        let rowFloats = sae.group.saes.reduce(0) { $0 + 2 * $1.dIn + 3 * $1.dSAE }
+        try checkMemory(call, option: "batch", [batch, rowFloats], bytesEach: 4, what: "a training batch of \(batch) rows")
         let steps: Int
         switch (call.integer("steps"), call.integer("tokens")) {
         case (let s?, nil): steps = s

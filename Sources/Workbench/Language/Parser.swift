@@ -32,6 +32,12 @@ public struct Statement: Sendable, Equatable {
 
 /// Pulls statements one at a time, so a script can run the statements before a syntax error.
 public struct Parser {
+    /// Lists nest at most this deep: every later stage (evaluation, rendering, JSON) walks a value recursively, so
+    /// the bound here is what keeps a crafted `[[[[…]]]]` an error instead of a stack overflow.
+    public static let maximumNesting = 64
+    /// A range is listed out wherever it is used (layers, numbers, --json), so its length is bounded too.
+    public static let maximumRangeLength = 1_000_000
+
     private var lexer: Lexer
     private var lookahead: Token?
     private let isVerb: (String) -> Bool
@@ -150,6 +156,10 @@ public struct Parser {
                 guard lo <= hi else {
                     throw LanguageError(dots.start, "the range \(lo)..\(hi) is empty; ranges are inclusive and ascending")
                 }
+                let (span, overflow) = hi.subtractingReportingOverflow(lo)
+                guard !overflow, span < Self.maximumRangeLength else {
+                    throw LanguageError(dots.start, "the range \(lo)..\(hi) is too long: a range holds at most \(Self.maximumRangeLength) numbers")
+                }
                 return Located(value: .range(lo, hi), position: token.start)
             }
             return Located(value: .number(value), position: token.start)
@@ -160,6 +170,11 @@ public struct Parser {
             if name == "false" { return Located(value: .bool(false), position: token.start) }
             return Located(value: .name(name), position: token.start)
         case .leftBracket:
+            cursor.depth += 1
+            defer { cursor.depth -= 1 }
+            guard cursor.depth <= Self.maximumNesting else {
+                throw LanguageError(token.start, "lists nest more than \(Self.maximumNesting) deep here")
+            }
             var items: [Located<Expr>] = []
             if cursor.current?.kind == .rightBracket {
                 cursor.index += 1
@@ -187,6 +202,8 @@ private struct TokenCursor {
     var tokens: [Token]
     var index = 0
     var endPosition: SourcePosition
+    /// How many lists enclose the current token.
+    var depth = 0
     var current: Token? { index < tokens.count ? tokens[index] : nil }
     var atEnd: Bool { index >= tokens.count }
     func peek(_ ahead: Int) -> Token? { index + ahead < tokens.count ? tokens[index + ahead] : nil }

@@ -17,7 +17,7 @@ enum DataVerbs {
             .optional("out", .string, "the store folder to write (required)"),
             .optional("dtype", .word(["f32", "f16"]), default: "f32", "storage type of the activations"),
             .optional("batch", .integer, default: "8", "windows per forward pass"),
-            .optional("overwrite", .bool, default: "false", "replace a store already at out="),
+            .optional("overwrite", .bool, default: "false", "replace a store already at out= (once the new one is complete)"),
         ],
         unavailable: EngineStatus.activations
     ) { call in try Engines.harvest(call) }
@@ -35,6 +35,7 @@ enum DataVerbs {
             .optional("tokens", .integer, default: "200k", "tokens per layer"),
             .optional("seed", .integer, default: "session seed", "random seed"),
             .optional("out", .string, "the store folder to write (required)"),
+            .optional("overwrite", .bool, default: "false", "replace a store already at out= (once the new one is complete)"),
         ],
         unavailable: EngineStatus.activations
     ) { call in try Engines.synth(call) }

@@ -9,9 +9,10 @@ enum ModelVerbs {
         example: "gpt2 = load gpt2 \"models/gpt2\"",
         positionals: [
             .required("KIND", .word(["gpt2", "text", "acts", "sae"]), "what to load"),
-            .required("PATH", .pathOrWord(["builtin"]), "a file or folder; `builtin` for the bundled GPT-2; for acts, a .npy or .safetensors file is converted once into the store folder PATH.store"),
+            .required("PATH", .pathOrWord(["builtin"]), "a file or folder; `builtin` for the bundled GPT-2; for acts, a store folder, or a .npy or .safetensors file read in place (nothing is written beside it)"),
         ],
-        options: [.optional("field", .string, default: "\"text\"", "the JSON field holding the text in a .jsonl corpus")]
+        options: [.optional("field", .string, default: "\"text\"", "the JSON field holding the text in a .jsonl corpus"),
+                  .optional("incomplete", .bool, default: "false", "for acts: load a store whose writing was interrupted (its summary says incomplete)")]
     ) { call in
         guard case .string(let kind) = call.arguments[0], case .string(let path) = call.arguments[1] else {
             throw call.error("load expects a kind and a path")
@@ -21,6 +22,9 @@ enum ModelVerbs {
         }
         if call.has("field") && kind != "text" {
             throw call.error(atOption: "field", "`field=` applies only to `load text`")
+        }
+        if call.has("incomplete") && kind != "acts" {
+            throw call.error(atOption: "incomplete", "`incomplete=` applies only to `load acts`")
         }
         switch kind {
         case "gpt2": return try Engines.loadModel(path, call: call)
