@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// One hook point held by a store: its TransformerLens name, its layer and its width.
 public struct StoreHook: Codable, Sendable, Equatable {
@@ -6,6 +7,14 @@ public struct StoreHook: Codable, Sendable, Equatable {
     public var layer: Int
     public var d: Int
     public init(name: String, layer: Int, d: Int) { self.name = name; self.layer = layer; self.d = d }
+
+    enum CodingKeys: String, CodingKey { case name, layer, d }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        layer = try c.decodeWholeNumber(forKey: .layer)
+        d = try c.decodeWholeNumber(forKey: .d)
+    }
 
     /// The layer number in a name like `blocks.5.hook_mlp_out`, if any.
     public static func layerNumber(in name: String) -> Int? {
@@ -18,6 +27,14 @@ public struct StoreHook: Codable, Sendable, Equatable {
 public struct StoreShardEntry: Codable, Sendable, Equatable {
     public var file: String
     public var rows: Int
+    public init(file: String, rows: Int) { self.file = file; self.rows = rows }
+
+    enum CodingKeys: String, CodingKey { case file, rows }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        file = try c.decode(String.self, forKey: .file)
+        rows = try c.decodeWholeNumber(forKey: .rows)
+    }
 }
 
 /// `manifest.json` of an activation store. Rewritten (atomically) after every shard, so it always describes
@@ -46,6 +63,29 @@ public struct StoreManifest: Codable, Sendable, Equatable {
 
     /// Reads and checks `manifest.json`. A store whose writing was interrupted (`complete: false`) is refused unless
     /// `allowIncomplete`, with a message that says what it holds and what to do.
+    public init(model: String, hooks: [StoreHook], dtype: StoreDType, contextLength: Int, tokenCount: Int,
+                bosTokenId: Int32, shards: [StoreShardEntry], normStats: [NormStats], complete: Bool, info: [String: String]) {
+        self.model = model; self.hooks = hooks; self.dtype = dtype; self.contextLength = contextLength
+        self.tokenCount = tokenCount; self.bosTokenId = bosTokenId; self.shards = shards; self.normStats = normStats
+        self.complete = complete; self.info = info
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        format = try c.decode(String.self, forKey: .format)
+        version = try c.decodeWholeNumber(forKey: .version)
+        model = try c.decode(String.self, forKey: .model)
+        hooks = try c.decode([StoreHook].self, forKey: .hooks)
+        dtype = try c.decode(StoreDType.self, forKey: .dtype)
+        contextLength = try c.decodeWholeNumber(forKey: .contextLength)
+        tokenCount = try c.decodeWholeNumber(forKey: .tokenCount)
+        bosTokenId = try c.decode(Int32.self, forKey: .bosTokenId)
+        shards = try c.decode([StoreShardEntry].self, forKey: .shards)
+        normStats = try c.decode([NormStats].self, forKey: .normStats)
+        complete = try c.decode(Bool.self, forKey: .complete)
+        info = try c.decode([String: String].self, forKey: .info)
+    }
+
     static func read(folder: String, allowIncomplete: Bool = false) throws -> StoreManifest {
         let path = (folder as NSString).appendingPathComponent("manifest.json")
         guard let data = FileManager.default.contents(atPath: path) else {

@@ -28,11 +28,11 @@ public struct GPT2Config: Sendable, Codable, Equatable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        nLayer = try c.decode(Int.self, forKey: .nLayer)
-        nHead = try c.decode(Int.self, forKey: .nHead)
-        nEmbd = try c.decode(Int.self, forKey: .nEmbd)
-        nPositions = try c.decodeIfPresent(Int.self, forKey: .nPositions) ?? 1024
-        vocabSize = try c.decodeIfPresent(Int.self, forKey: .vocabSize) ?? 50257
+        nLayer = try c.decodeWholeNumber(forKey: .nLayer)
+        nHead = try c.decodeWholeNumber(forKey: .nHead)
+        nEmbd = try c.decodeWholeNumber(forKey: .nEmbd)
+        nPositions = try c.decodeWholeNumberIfPresent(forKey: .nPositions) ?? 1024
+        vocabSize = try c.decodeWholeNumberIfPresent(forKey: .vocabSize) ?? 50257
         layerNormEpsilon = try c.decodeIfPresent(Float.self, forKey: .layerNormEpsilon) ?? 1e-5
     }
 

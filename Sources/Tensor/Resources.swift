@@ -154,3 +154,20 @@ public enum PositionalRead {
         }
     }
 }
+
+extension KeyedDecodingContainer {
+    /// An integer field that must be a whole number fitting `Int`. Foundation's decoder reports 16.7 or 1e30 for an
+    /// `Int` as "not valid JSON" with no field; this names the field and the value.
+    public func decodeWholeNumber(forKey key: Key) throws -> Int {
+        if let n = try? decode(Int.self, forKey: key) { return n }
+        if let d = try? decode(Double.self, forKey: key) {
+            throw DecodingError.dataCorruptedError(forKey: key, in: self, debugDescription: "\(d) is not a whole number that fits 64 bits")
+        }
+        return try decode(Int.self, forKey: key)   // missing or not a number: Foundation's own error names it
+    }
+
+    public func decodeWholeNumberIfPresent(forKey key: Key) throws -> Int? {
+        guard contains(key), (try? decodeNil(forKey: key)) != true else { return nil }
+        return try decodeWholeNumber(forKey: key)
+    }
+}

@@ -45,7 +45,7 @@ public enum DemoScript {
         set seed=1
 
         ## The activations: input norms per layer
-        acts = synth d=64 features=512 active=5 layers=4 norms=[1,4,16,64] tokens=\(size.tokens) seed=1 out=\(quoteString(out + "/acts"))
+        acts = synth d=64 features=512 active=5 layers=4 norms=[1,4,16,64] tokens=\(size.tokens) seed=1 out=\(quoteString(out + "/acts")) overwrite=true
         stats acts
 
         ## Two SAE groups, one SAE per layer, trained on the same batches
