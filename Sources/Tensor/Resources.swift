@@ -77,11 +77,24 @@ public enum AtomicDirectory {
         do { try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true) } catch {
             throw TensorFileError(path: path, "cannot create folder \(parent.path): \(error.localizedDescription)")
         }
+        removeAbandonedStaging(of: url.lastPathComponent, in: parent.path)
         let staging = parent.appendingPathComponent(".\(url.lastPathComponent).partial-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         do { try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: false) } catch {
             throw TensorFileError(path: path, "cannot create a temporary folder beside it: \(error.localizedDescription)")
         }
         return staging.path
+    }
+
+    /// Staging folders of `name` left by processes that no longer run (killed mid-write): only nsae's own hidden
+    /// `.NAME.partial-PID-…` siblings, and only when process PID is gone.
+    static func removeAbandonedStaging(of name: String, in parent: String) {
+        let prefix = ".\(name).partial-"
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where entry.hasPrefix(prefix) {
+            guard let pid = Int32(entry.dropFirst(prefix.count).prefix { $0 != "-" }), pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                try? FileManager.default.removeItem(atPath: (parent as NSString).appendingPathComponent(entry))
+            }
+        }
     }
 
     /// Puts the complete folder `staging` at `path`. If `path` exists it is exchanged atomically and its old contents
