@@ -1,11 +1,13 @@
+import Workbench
+
 /// The control channel, served on its own thread so shutdown and interrupt are answered while a command runs.
 /// Touches only Sendable state: the kernel state, the messenger, the precomputed kernel_info.
 public struct ControlHandler: Sendable {
     let messenger: KernelMessenger
     let state: KernelState
-    let kernelInfo: JSONValue
+    let kernelInfo: JSON
 
-    public init(messenger: KernelMessenger, state: KernelState, kernelInfo: JSONValue) {
+    public init(messenger: KernelMessenger, state: KernelState, kernelInfo: JSON) {
         self.messenger = messenger
         self.state = state
         self.kernelInfo = kernelInfo
@@ -25,7 +27,7 @@ public struct ControlHandler: Sendable {
     }
 
     static func handleControlRequest(_ message: WireMessage, on channel: KernelChannel, messenger: KernelMessenger,
-                                     state: KernelState, kernelInfo: JSONValue) {
+                                     state: KernelState, kernelInfo: JSON) {
         switch message.msgType {
         case "shutdown_request":
             let restart = message.content["restart"]?.boolValue ?? false

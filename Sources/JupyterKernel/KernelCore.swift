@@ -8,7 +8,7 @@ public final class KernelCore {
     let interpreter: any Interpreter
     let messenger: KernelMessenger
     let state: KernelState
-    let kernelInfo: JSONValue
+    let kernelInfo: JSON
 
     public internal(set) var executionCount = 0
     public internal(set) var history = History()
@@ -98,14 +98,14 @@ public final class KernelCore {
         let code = message.content["code"]?.stringValue ?? ""
         let cursor = Self.clampCursor(message.content["cursor_pos"], code: code)
         let found = interpreter.inspect(code, cursor: cursor)
-        let data: JSONValue = found.map { .strings($0.data) } ?? [:]
+        let data: JSON = found.map { .strings($0.data) } ?? [:]
         messenger.reply(to: message, ["status": "ok", "found": .bool(found != nil), "data": data, "metadata": [:]],
                         on: .shell)
     }
 
     func isComplete(_ message: WireMessage) {
         let code = message.content["code"]?.stringValue ?? ""
-        let content: JSONValue
+        let content: JSON
         switch interpreter.isComplete(code) {
         case .complete: content = ["status": "complete"]
         case .incomplete(let indent): content = ["status": "incomplete", "indent": .string(indent)]
@@ -128,8 +128,8 @@ public final class KernelCore {
         default:
             entries = history.tail(c["n"]?.intValue ?? 10)
         }
-        let items: [JSONValue] = entries.map { entry in
-            let input: JSONValue = withOutput
+        let items: [JSON] = entries.map { entry in
+            let input: JSON = withOutput
                 ? [.string(entry.input), entry.output.map { .string($0) } ?? .null] : .string(entry.input)
             return [.int(history.sessionNumber), .int(entry.line), input]
         }
@@ -137,13 +137,13 @@ public final class KernelCore {
     }
 
     /// A cursor position in Unicode scalars (protocol 5.2+), clamped into the code; missing means the end.
-    static func clampCursor(_ value: JSONValue?, code: String) -> Int {
+    static func clampCursor(_ value: JSON?, code: String) -> Int {
         let length = code.unicodeScalars.count
         guard let position = value?.intValue else { return length }
         return min(max(0, position), length)
     }
 
-    static func kernelInfoContent(banner: String, languageVersion: String, implementationVersion: String) -> JSONValue {
+    static func kernelInfoContent(banner: String, languageVersion: String, implementationVersion: String) -> JSON {
         [
             "status": "ok",
             "protocol_version": .string(HeaderFactory.protocolVersion),

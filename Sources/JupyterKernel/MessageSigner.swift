@@ -1,3 +1,4 @@
+import Workbench
 import COpenSSL
 
 /// HMAC-SHA256 signatures of the wire protocol: lowercase hex over header | parent_header | metadata | content,

@@ -1,3 +1,4 @@
+import Workbench
 import Foundation
 
 /// One Jupyter message as it travels on a socket:
@@ -5,14 +6,14 @@ import Foundation
 public struct WireMessage: Sendable, Equatable {
     /// Routing prefix: zmq identities on ROUTER sockets, the topic on iopub. Echoed verbatim in replies.
     public var identities: [[UInt8]]
-    public var header: JSONValue
-    public var parentHeader: JSONValue
-    public var metadata: JSONValue
-    public var content: JSONValue
+    public var header: JSON
+    public var parentHeader: JSON
+    public var metadata: JSON
+    public var content: JSON
     public var buffers: [[UInt8]]
 
-    public init(identities: [[UInt8]] = [], header: JSONValue, parentHeader: JSONValue = [:], metadata: JSONValue = [:],
-                content: JSONValue = [:], buffers: [[UInt8]] = []) {
+    public init(identities: [[UInt8]] = [], header: JSON, parentHeader: JSON = [:], metadata: JSON = [:],
+                content: JSON = [:], buffers: [[UInt8]] = []) {
         self.identities = identities
         self.header = header
         self.parentHeader = parentHeader
@@ -28,7 +29,7 @@ public struct WireMessage: Sendable, Equatable {
 
     /// Frames ready for zmq, signed over the exact bytes that are sent.
     public func frames(signer: MessageSigner) -> [[UInt8]] {
-        let parts = [header.serialized(), parentHeader.serialized(), metadata.serialized(), content.serialized()]
+        let parts = [header.utf8Bytes, parentHeader.utf8Bytes, metadata.utf8Bytes, content.utf8Bytes]
         var frames = identities
         frames.append(WireMessage.delimiter)
         frames.append(Array(signer.signature(of: parts).utf8))
@@ -48,10 +49,10 @@ public struct WireMessage: Sendable, Equatable {
         guard signer.verify(signature: signature, parts: parts) else {
             throw signature.isEmpty ? .missingSignature : .badSignature
         }
-        var dicts: [JSONValue] = []
+        var dicts: [JSON] = []
         for (name, bytes) in zip(["header", "parent_header", "metadata", "content"], parts) {
-            let value: JSONValue
-            do { value = try JSONValue.parse(bytes) } catch { throw .badJSON(frame: name, error.description) }
+            let value: JSON
+            do { value = try JSON.parse(bytes) } catch { throw .badJSON(frame: name, error.description) }
             guard case .object = value else { throw .notAnObject(frame: name) }
             dicts.append(value)
         }
@@ -96,7 +97,7 @@ public struct HeaderFactory: Sendable {
         self.username = username
     }
 
-    public func header(msgType: String) -> JSONValue {
+    public func header(msgType: String) -> JSON {
         [
             "msg_id": .string(UUID().uuidString.lowercased()),
             "session": .string(session),
