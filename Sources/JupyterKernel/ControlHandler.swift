@@ -15,14 +15,26 @@ public struct ControlHandler: Sendable {
 
     public func handle(_ message: WireMessage) {
         KernelLog.debug("control: \(message.msgType) \(message.msgID)")
-        switch message.msgType {
+        let type = message.msgType
+        if let (ename, evalue) = RequestFields.refusal(message) {
+            guard RequestFields.expectsReply(type) else {
+                return KernelLog.warning("control: ignoring \(type) that cannot be read: \(evalue)")
+            }
+            return messenger.refuse(message, ename: ename, evalue: evalue, on: .control)
+        }
+        switch type {
         case "shutdown_request", "interrupt_request", "kernel_info_request":
             messenger.whileBusy(message) {
                 Self.handleControlRequest(message, on: .control, messenger: messenger, state: state,
                                           kernelInfo: kernelInfo)
             }
         default:
-            KernelLog.warning("control: ignoring unsupported message type '\(message.msgType)'")
+            if RequestFields.expectsReply(type) {
+                messenger.refuse(message, ename: "UnknownMessageType",
+                                 evalue: "the nsae kernel does not handle \(type) on the control channel", on: .control)
+            } else {
+                KernelLog.warning("control: ignoring unsupported message type '\(type)'")
+            }
         }
     }
 

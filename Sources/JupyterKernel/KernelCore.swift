@@ -18,12 +18,14 @@ public final class KernelCore {
     /// the error: the window ends before the error reply goes out).
     public var abortWindowMs = 50
 
+    /// `notice` is appended to the banner (the warning of an unsigned connection).
     public init(interpreter: any Interpreter, messenger: KernelMessenger, state: KernelState,
-                implementationVersion: String = "0.1.0") {
+                implementationVersion: String = "0.1.0", notice: String? = nil) {
         self.interpreter = interpreter
         self.messenger = messenger
         self.state = state
-        self.kernelInfo = KernelCore.kernelInfoContent(banner: interpreter.banner,
+        let banner = notice.map { interpreter.banner + "\n\n" + $0 } ?? interpreter.banner
+        self.kernelInfo = KernelCore.kernelInfoContent(banner: banner,
                                                        languageVersion: interpreter.languageVersion,
                                                        implementationVersion: implementationVersion)
     }
@@ -41,6 +43,13 @@ public final class KernelCore {
     func dispatch(_ message: WireMessage, abort: Bool) {
         let type = message.msgType
         KernelLog.debug("shell: \(type) \(message.msgID)")
+        if let (ename, evalue) = RequestFields.refusal(message) {
+            guard RequestFields.expectsReply(type) else {
+                return KernelLog.warning("shell: ignoring \(type) that cannot be read: \(evalue)")
+            }
+            let extra: [(String, JSON)] = type == "execute_request" ? [("execution_count", .int(executionCount))] : []
+            return messenger.refuse(message, ename: ename, evalue: evalue, on: .shell, extra: extra)
+        }
         switch type {
         case "execute_request":
             messenger.whileBusy(message) { abort ? replyAborted(message) : execute(message) }
@@ -75,7 +84,12 @@ public final class KernelCore {
             messenger.whileBusy(message) { ControlHandler.handleControlRequest(message, on: .shell, messenger: messenger,
                                                                                state: state, kernelInfo: kernelInfo) }
         default:
-            KernelLog.warning("shell: ignoring unknown message type '\(type)'")
+            if RequestFields.expectsReply(type) {
+                messenger.refuse(message, ename: "UnknownMessageType",
+                                 evalue: "the nsae kernel does not handle \(type) on the shell channel", on: .shell)
+            } else {
+                KernelLog.warning("shell: ignoring unknown message type '\(type)'")
+            }
         }
     }
 

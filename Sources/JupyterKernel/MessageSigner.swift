@@ -1,4 +1,3 @@
-import Workbench
 import COpenSSL
 
 /// HMAC-SHA256 signatures of the wire protocol: lowercase hex over header | parent_header | metadata | content,

@@ -198,12 +198,17 @@ final class KernelCoreTests: XCTestCase {
         XCTAssertEqual(info["banner"], "scripted test interpreter")
     }
 
-    func testCommOpenIsClosedAndUnknownTypesAreIgnored() throws {
+    func testCommOpenIsClosedAndUnknownRequestsAreRefused() throws {
         let open = request("comm_open", ["comm_id": "c1", "target_name": "jupyter.widget", "data": [:]])
         core.handleShell(open)
         XCTAssertEqual(trace(open), ["status:busy", "comm_close", "status:idle"])
+        // An unknown request gets an error reply; an unknown message that is not a request is ignored.
+        let unknown = request("no_such_request", [:])
+        core.handleShell(unknown)
+        XCTAssertEqual(trace(unknown), ["status:busy", "no_such_reply", "status:idle"])
+        XCTAssertEqual(reply(to: unknown)?.content["ename"], "UnknownMessageType")
         let before = transport.sent.count
-        core.handleShell(request("no_such_request", [:]))
+        core.handleShell(request("no_such_message", [:]))
         XCTAssertEqual(transport.sent.count, before)
     }
 
