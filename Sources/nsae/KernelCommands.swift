@@ -36,6 +36,7 @@ struct KernelCommand: ParsableCommand {
     func run() throws {
         // Before anything starts a thread, so every kernel thread inherits the blocked SIGINT.
         InterruptSignals.blockInCurrentThread()
+        let maxMessageBytes = try messageLimit()
         let connection: ConnectionInfo
         do { connection = try ConnectionInfo.load(path: connectionFile) } catch {
             throw ValidationError("\(error)")
@@ -44,7 +45,7 @@ struct KernelCommand: ParsableCommand {
         do {
             server = try KernelServer(connection: connection, interpreter: Session(),
                                       implementationVersion: NSAE.configuration.version,
-                                      maxMessageBytes: try messageLimit())
+                                      maxMessageBytes: maxMessageBytes)
         } catch {
             throw ValidationError("\(error)")
         }
