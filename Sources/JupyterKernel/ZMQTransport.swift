@@ -82,7 +82,7 @@ public final class ZMQTransport: KernelTransport {
 
     /// Decodes and authenticates frames. A message that cannot be answered (bad signature, no usable header) or
     /// that replays a recent signed msg_id is logged and dropped (nil); a signed request with unreadable frames is
-    /// returned with its `problem` set, for an error reply.
+    /// returned with its `problem` set, for an error reply (logged when it is answered).
     func decode(_ frames: [[UInt8]], channel: KernelChannel) -> WireMessage? {
         let message: WireMessage
         do { message = try WireMessage.decodeRequest(frames, signer: signer) } catch {
@@ -93,10 +93,6 @@ public final class ZMQTransport: KernelTransport {
             KernelLog.warning("\(channel.rawValue): dropping a replayed signed message (msg_id \(Self.excerpt(id)), "
                               + "\(message.msgType)): its msg_id was seen among the last \(replays.capacity)")
             return nil
-        }
-        if let problem = message.problem {
-            KernelLog.warning("\(channel.rawValue): \(message.msgType) \(Self.excerpt(message.msgID)) cannot be read "
-                              + "(\(problem)); answering with an error")
         }
         return message
     }
