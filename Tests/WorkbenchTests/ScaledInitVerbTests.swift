@@ -24,6 +24,7 @@ final class ScaledInitVerbTests: XCTestCase {
         }
         let medians = column(table, "median"), means = column(statTable, "mean")
         XCTAssertEqual(medians.count, 2)
+        XCTAssertEqual(means.count, 2, "zip would hide a missing layer")
         for (m, x) in zip(medians, means) { XCTAssertEqual(m, x, accuracy: 1e-3 * x) }
 
         let failure = session.mustFail("r = sae relu acts expansion=2 alpha=1e-3 init=scaled")
