@@ -1,11 +1,13 @@
+import Workbench
+
 /// The control channel, served on its own thread so shutdown and interrupt are answered while a command runs.
 /// Touches only Sendable state: the kernel state, the messenger, the precomputed kernel_info.
 public struct ControlHandler: Sendable {
     let messenger: KernelMessenger
     let state: KernelState
-    let kernelInfo: JSONValue
+    let kernelInfo: JSON
 
-    public init(messenger: KernelMessenger, state: KernelState, kernelInfo: JSONValue) {
+    public init(messenger: KernelMessenger, state: KernelState, kernelInfo: JSON) {
         self.messenger = messenger
         self.state = state
         self.kernelInfo = kernelInfo
@@ -13,19 +15,31 @@ public struct ControlHandler: Sendable {
 
     public func handle(_ message: WireMessage) {
         KernelLog.debug("control: \(message.msgType) \(message.msgID)")
-        switch message.msgType {
+        let type = message.msgType
+        if let (ename, evalue) = RequestFields.refusal(message) {
+            guard RequestFields.expectsReply(type) else {
+                return KernelLog.warning("control: ignoring \(type) that cannot be read: \(evalue)")
+            }
+            return messenger.refuse(message, ename: ename, evalue: evalue, on: .control)
+        }
+        switch type {
         case "shutdown_request", "interrupt_request", "kernel_info_request":
             messenger.whileBusy(message) {
                 Self.handleControlRequest(message, on: .control, messenger: messenger, state: state,
                                           kernelInfo: kernelInfo)
             }
         default:
-            KernelLog.warning("control: ignoring unsupported message type '\(message.msgType)'")
+            if RequestFields.expectsReply(type) {
+                messenger.refuse(message, ename: "UnknownMessageType",
+                                 evalue: "the nsae kernel does not handle \(type) on the control channel", on: .control)
+            } else {
+                KernelLog.warning("control: ignoring unsupported message type '\(type)'")
+            }
         }
     }
 
     static func handleControlRequest(_ message: WireMessage, on channel: KernelChannel, messenger: KernelMessenger,
-                                     state: KernelState, kernelInfo: JSONValue) {
+                                     state: KernelState, kernelInfo: JSON) {
         switch message.msgType {
         case "shutdown_request":
             let restart = message.content["restart"]?.boolValue ?? false
