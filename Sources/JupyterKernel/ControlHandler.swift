@@ -15,26 +15,15 @@ public struct ControlHandler: Sendable {
 
     public func handle(_ message: WireMessage) {
         KernelLog.debug("control: \(message.msgType) \(message.msgID)")
-        let type = message.msgType
-        if let (ename, evalue) = RequestFields.refusal(message) {
-            guard RequestFields.expectsReply(type) else {
-                return KernelLog.warning("control: ignoring \(type) that cannot be read: \(evalue)")
-            }
-            return messenger.refuse(message, ename: ename, evalue: evalue, on: .control)
-        }
-        switch type {
+        if messenger.refuseIfUnreadable(message, on: .control) { return }
+        switch message.msgType {
         case "shutdown_request", "interrupt_request", "kernel_info_request":
             messenger.whileBusy(message) {
                 Self.handleControlRequest(message, on: .control, messenger: messenger, state: state,
                                           kernelInfo: kernelInfo)
             }
         default:
-            if RequestFields.expectsReply(type) {
-                messenger.refuse(message, ename: "UnknownMessageType",
-                                 evalue: "the nsae kernel does not handle \(type) on the control channel", on: .control)
-            } else {
-                KernelLog.warning("control: ignoring unsupported message type '\(type)'")
-            }
+            messenger.refuseUnknown(message, on: .control)
         }
     }
 

@@ -43,13 +43,8 @@ public final class KernelCore {
     func dispatch(_ message: WireMessage, abort: Bool) {
         let type = message.msgType
         KernelLog.debug("shell: \(type) \(message.msgID)")
-        if let (ename, evalue) = RequestFields.refusal(message) {
-            guard RequestFields.expectsReply(type) else {
-                return KernelLog.warning("shell: ignoring \(type) that cannot be read: \(evalue)")
-            }
-            let extra: [(String, JSON)] = type == "execute_request" ? [("execution_count", .int(executionCount))] : []
-            return messenger.refuse(message, ename: ename, evalue: evalue, on: .shell, extra: extra)
-        }
+        let extra: [(String, JSON)] = type == "execute_request" ? [("execution_count", .int(executionCount))] : []
+        if messenger.refuseIfUnreadable(message, on: .shell, extra: extra) { return }
         switch type {
         case "execute_request":
             messenger.whileBusy(message) { abort ? replyAborted(message) : execute(message) }
@@ -84,12 +79,7 @@ public final class KernelCore {
             messenger.whileBusy(message) { ControlHandler.handleControlRequest(message, on: .shell, messenger: messenger,
                                                                                state: state, kernelInfo: kernelInfo) }
         default:
-            if RequestFields.expectsReply(type) {
-                messenger.refuse(message, ename: "UnknownMessageType",
-                                 evalue: "the nsae kernel does not handle \(type) on the shell channel", on: .shell)
-            } else {
-                KernelLog.warning("shell: ignoring unknown message type '\(type)'")
-            }
+            messenger.refuseUnknown(message, on: .shell)
         }
     }
 

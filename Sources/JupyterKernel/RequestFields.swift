@@ -83,6 +83,28 @@ extension RequestFields {
 }
 
 extension KernelMessenger {
+    /// Refuses `message` when it cannot be handled as sent (see `RequestFields.refusal`): an error reply for a
+    /// request, a log line for anything else. True when it was refused.
+    func refuseIfUnreadable(_ message: WireMessage, on channel: KernelChannel, extra: [(String, JSON)] = []) -> Bool {
+        guard let (ename, evalue) = RequestFields.refusal(message) else { return false }
+        if RequestFields.expectsReply(message.msgType) {
+            refuse(message, ename: ename, evalue: evalue, on: channel, extra: extra)
+        } else {
+            KernelLog.warning("\(channel.rawValue): ignoring \(message.msgType) that cannot be read: \(evalue)")
+        }
+        return true
+    }
+
+    /// A message type the channel does not handle: an error reply for a request, a log line for anything else.
+    func refuseUnknown(_ message: WireMessage, on channel: KernelChannel) {
+        let type = message.msgType
+        guard RequestFields.expectsReply(type) else {
+            return KernelLog.warning("\(channel.rawValue): ignoring unknown message type '\(type)'")
+        }
+        refuse(message, ename: "UnknownMessageType",
+               evalue: "the nsae kernel does not handle \(type) on the \(channel.rawValue) channel", on: channel)
+    }
+
     /// Answers a request the kernel cannot handle: status "error" with ename, evalue and a one-line traceback, on
     /// the request's channel and parented to it, inside busy/idle like every reply. `extra` adds reply fields
     /// (execute_reply's execution_count).
