@@ -40,7 +40,7 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "GPT2Tests", dependencies: ["GPT2", "Tensor"]),
         .testTarget(name: "SAETests", dependencies: ["SAE", "Tensor"], exclude: ["Fixtures"]),
-        .testTarget(name: "ActivationsTests", dependencies: ["Activations", "GPT2", "SAE", "Tensor"]),
+        .testTarget(name: "ActivationsTests", dependencies: ["Activations", "GPT2", "SAE", "Tensor"], exclude: ["Fixtures"]),
         .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "REPL"]),
         .testTarget(name: "JupyterKernelTests", dependencies: ["JupyterKernel", "Workbench"]),
     ]

@@ -43,9 +43,9 @@ final class CorpusObject: SessionObject {
     var typeName: String { "corpus" }
     var kindName: String {
         switch corpus.kind {
-        case .text: return "text file"
+        case .text: return "text file, split=\(corpus.split?.rawValue ?? "blank")"
         case .jsonl(let field): return "jsonl, field \"\(field)\""
-        case .folder: return "folder of .txt"
+        case .folder: return "folder of .txt, split=\(corpus.split?.rawValue ?? "file")"
         }
     }
     var summary: String { "\(corpus.path) (\(kindName))" }

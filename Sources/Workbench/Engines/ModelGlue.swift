@@ -51,8 +51,8 @@ extension Engines {
         return candidates.filter { seen.insert($0).inserted }
     }
 
-    static func loadCorpus(_ path: String, field: String, call: Call) throws -> Value {
-        do { return .object(CorpusObject(corpus: try Corpus(path: path, jsonField: field))) } catch {
+    static func loadCorpus(_ path: String, field: String, split: Corpus.Split?, call: Call) throws -> Value {
+        do { return .object(CorpusObject(corpus: try Corpus(path: path, jsonField: field, split: split))) } catch {
             throw call.error(atArgument: 1, "cannot load the corpus `\(path)`: \(error)")
         }
     }

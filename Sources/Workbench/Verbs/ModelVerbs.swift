@@ -1,17 +1,22 @@
 // Verbs over GPT-2 models: load (all kinds), tokenize, run.
+import Activations
 
 enum ModelVerbs {
     static var all: [Verb] { [load, tokenize, runModel] }
 
     static let load = Verb(
         "load", summary: "load a model (gpt2), a text corpus (text), activations (acts) or an SAE group (sae)",
-        usage: "load gpt2 \"PATH\"|builtin  ·  load text \"PATH\" [field=\"text\"]  ·  load acts \"PATH\"  ·  load sae \"PATH\"",
+        usage: "load gpt2 \"PATH\"|builtin  ·  load text \"PATH\" [field=\"text\"] [split=file|blank|line]  ·  load acts \"PATH\"  ·  load sae \"PATH\"",
         example: "gpt2 = load gpt2 \"models/gpt2\"",
         positionals: [
             .required("KIND", .word(["gpt2", "text", "acts", "sae"]), "what to load"),
             .required("PATH", .pathOrWord(["builtin"]), "a file or folder; `builtin` for the bundled GPT-2; for acts, a .npy or .safetensors file is converted once into the store folder PATH.store"),
         ],
-        options: [.optional("field", .string, default: "\"text\"", "the JSON field holding the text in a .jsonl corpus")]
+        options: [
+            .optional("field", .string, default: "\"text\"", "the JSON field holding the text in a .jsonl corpus"),
+            .optional("split", .word(Corpus.Split.allCases.map(\.rawValue)), default: "file for a folder, blank for a .txt",
+                      "how text files are cut into documents: a whole file, blank-line separated, or one per line"),
+        ]
     ) { call in
         guard case .string(let kind) = call.arguments[0], case .string(let path) = call.arguments[1] else {
             throw call.error("load expects a kind and a path")
@@ -19,12 +24,14 @@ enum ModelVerbs {
         if path == "builtin" && kind != "gpt2" {
             throw call.error(atArgument: 1, "`builtin` exists only for `load gpt2`; give a path in double quotes")
         }
-        if call.has("field") && kind != "text" {
-            throw call.error(atOption: "field", "`field=` applies only to `load text`")
+        for option in ["field", "split"] where call.has(option) && kind != "text" {
+            throw call.error(atOption: option, "`\(option)=` applies only to `load text`")
         }
         switch kind {
         case "gpt2": return try Engines.loadModel(path, call: call)
-        case "text": return try Engines.loadCorpus(path, field: call.string("field") ?? "text", call: call)
+        case "text":
+            return try Engines.loadCorpus(path, field: call.string("field") ?? "text",
+                                          split: call.string("split").flatMap(Corpus.Split.init(rawValue:)), call: call)
         case "acts": return try Engines.loadStore(path, call: call)
         default: return try Engines.loadSAE(path, call: call)
         }
