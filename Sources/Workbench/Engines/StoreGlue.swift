@@ -28,14 +28,30 @@ extension Engines {
         let corpus = try call.object(1, as: CorpusObject.self)
         let out = try requiredString(call, "out")
         let nLayer = model.model.config.nLayer
-        let layers = call.layers("layers") ?? Array(0..<nLayer)
-        if let bad = layers.first(where: { $0 >= nLayer }) {
-            throw call.error(atOption: "layers", "layer \(bad) does not exist: the model has layers 0..\(nLayer - 1)")
-        }
-        var options = Harvester.Options(layers: layers)
-        if case .string(let hook)? = call.option("hook") {
-            guard let kind = HookPoint.Kind(rawValue: hook) else { throw call.error(atOption: "hook", "unknown hook kind \(hook)") }
+        var options = Harvester.Options(layers: [])
+        let hook = call.string("hook") ?? "mlp_out"
+        if HookPoint.namesItsLayer(hook) {
+            let point: HookPoint
+            do { point = try HookPoint.parse(hook, nLayer: nLayer) } catch { throw call.error(atOption: "hook", "\(error)") }
+            switch point {
+            case .block(let layer, let kind):
+                if let given = call.layers("layers"), given != [layer] {
+                    throw call.error(atOption: "layers", "hook=\(hook) names layer \(layer) itself; drop layers= or give the name within the block (hook=\(kind.rawValue) layers=…)")
+                }
+                options.kind = kind; options.layers = [layer]
+            default:
+                if call.has("layers") { throw call.error(atOption: "layers", "\(point.name) is not in a block; drop layers=") }
+                options.modelHook = point
+            }
+        } else {
+            guard let kind = HookPoint.Kind(name: hook) else {
+                throw call.error(atOption: "hook", "unknown hook `\(hook)`; within a block: \(HookPoint.Kind.allCases.map(\.rawValue).joined(separator: ", ")) (or resid_pre, attn_out, resid_mid, mlp_out, resid_post); or a full name such as blocks.0.attn.hook_z, or hook_embed, hook_pos_embed, ln_final.hook_scale, ln_final.hook_normalized")
+            }
             options.kind = kind
+            options.layers = call.layers("layers") ?? Array(0..<nLayer)
+            if let bad = options.layers.first(where: { $0 >= nLayer }) {
+                throw call.error(atOption: "layers", "layer \(bad) does not exist: the model has layers 0..\(nLayer - 1)")
+            }
         }
         options.contextLength = try positive(call, "context", default: 128)
         guard options.contextLength <= model.model.config.nPositions else {

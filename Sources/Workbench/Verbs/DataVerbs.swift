@@ -1,4 +1,5 @@
 // Verbs over activation stores: harvest, synth, stats, top, feature.
+import GPT2
 
 enum DataVerbs {
     static var all: [Verb] { [harvest, synth, stats, top, feature] }
@@ -10,7 +11,9 @@ enum DataVerbs {
         positionals: [.required("MODEL", .object("model"), "a loaded model"),
                       .required("CORPUS", .object("corpus"), "a loaded corpus")],
         options: [
-            .optional("hook", .word(["resid_pre", "attn_out", "resid_mid", "mlp_out", "resid_post"]), default: "mlp_out", "the hook point in each block"),
+            .optional("hook", .hookName(HookPoint.Kind.allCases.map { $0.shortName ?? $0.rawValue } + ["hook_embed", "hook_pos_embed", "ln_final.hook_normalized"]),
+                      default: "mlp_out",
+                      "a TransformerLens hook name: within a block (`attn.hook_z`, `mlp.hook_post`, `ln2.hook_normalized`, or the short forms resid_pre, attn_out, resid_mid, mlp_out, resid_post) at layers=, a full name (`blocks.5.attn.hook_z`), or hook_embed, hook_pos_embed, ln_final.hook_scale, ln_final.hook_normalized; stored at its own width"),
             .optional("layers", .layers, default: "all layers", "the blocks to capture"),
             .optional("tokens", .integer, default: "1M", "how many tokens to harvest (whole context windows)"),
             .optional("context", .integer, default: "128", "context window length T (each window starts with BOS)"),
