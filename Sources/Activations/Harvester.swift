@@ -95,6 +95,7 @@ public enum Harvester {
         }
         var storeInfo = info
         storeInfo["hook_kind"] = options.modelHook?.name ?? options.kind.rawValue
+        storeInfo["processing"] = model.processing.rawValue
         let writer = try ActivationStoreWriter(folder: folder, model: model.name, hooks: hooks, dtype: options.dtype,
                                                contextLength: options.contextLength, shardRows: options.shardRows,
                                                overwrite: options.overwrite, info: storeInfo)

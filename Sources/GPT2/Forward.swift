@@ -276,7 +276,12 @@ struct ForwardRun {
         guard wantLogits else { return }
         var logits = Matrix(rows: N, cols: model.config.vocabSize)
         // beta = 1 onto the freshly zeroed matrix: spares OpenBLAS a pass over all B·T·V outputs scaling by beta = 0.
-        BLAS.gemm(s.ln, w.tokenEmbedding, transB: true, into: &logits, beta: 1)
+        if let bias = w.unembeddingBias {
+            logits.data.withUnsafeMutableBufferPointer { lp in
+                bias.withUnsafeBufferPointer { for n in 0..<N { (lp.baseAddress! + n * $0.count).update(from: $0.baseAddress!, count: $0.count) } }
+            }
+        }
+        BLAS.gemm(s.ln, w.unembeddingRows, transB: true, into: &logits, beta: 1)
         result.logits = logits
     }
 

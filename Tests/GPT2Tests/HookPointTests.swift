@@ -136,4 +136,39 @@ final class HookPointTests: XCTestCase {
         XCTAssertThrowsError(try model.resume(from: "blocks.0.hook_resid_mid", value: mid, tokens: ids, batch: 1, seqLen: T,
                                               captures: ["blocks.0.attn.hook_z"])) { XCTAssertTrue("\($0)".contains("before the resume point")) }
     }
+
+    /// `processing: .transformerLens` against TransformerLens's `from_pretrained` defaults (fold_ln,
+    /// center_writing_weights, center_unembed, fold_value_biases): every hook, the logits, the same CE.
+    func testTransformerLensProcessingMatchesItsProcessedModel() throws {
+        let model = try GPT2Model.load(path: Fixtures.tiny, processing: .transformerLens)
+        XCTAssertEqual(model.processing, .transformerLens)
+        let ref = try Self.reference()
+        let ids = Self.meta.texts[0], T = ids.count
+        let all = HookPoint.all(nLayer: 2)
+        let out = try model.forward(tokens: ids, batch: 1, seqLen: T, captures: Set(all.map(\.name)))
+        let unprocessed = try Fixtures.tinyModel().forward(tokens: ids, batch: 1, seqLen: T, captures: ["blocks.0.hook_resid_post"])
+        for p in all {
+            let got = try XCTUnwrap(out.captures[p.name], p.name)
+            XCTAssertLessThan(Self.maxDiff(got.data, try ref.floats("tl.text0.\(p.name)"), p.name), 5e-5, "processed \(p.name)")
+        }
+        // The processing matters: the residual is centred per token (it differs from Hugging Face's numerics).
+        let resid = try XCTUnwrap(out.captures["blocks.0.hook_resid_post"])
+        XCTAssertGreaterThan(Self.maxDiff(resid.data, try XCTUnwrap(unprocessed.captures["blocks.0.hook_resid_post"]).data, "resid"), 1e-3)
+        for r in 0..<T { XCTAssertEqual(resid.row(r).reduce(0, +) / 32, 0, accuracy: 1e-5) }
+        let logits = try XCTUnwrap(out.logits)
+        let head = (0..<T).flatMap { r in Array(logits.row(r)[0..<512]) }
+        XCTAssertLessThan(Self.maxDiff(head, try ref.floats("tl.text0.logits_head"), "logits"), 1e-4)
+        let ce = try Losses.meanCrossEntropy(logits: logits, tokens: ids, batch: 1, seqLen: T)
+        XCTAssertEqual(Double(ce), Self.meta.ce["tl.text0"]!, accuracy: 1e-5)
+        XCTAssertThrowsError(try model.writeLLMC(to: NSTemporaryDirectory() + "/processed.bin")) {
+            XCTAssertTrue("\($0)".contains("processing=none"), "\($0)")
+        }
+        // gpt2-small-res-jb's cfg: {center_writing_weights: true}, loaded by SAELens 6 with from_pretrained_no_processing.
+        let resJB = ["center_writing_weights": true]
+        XCTAssertEqual(WeightProcessing.none.mismatches(saeKwargs: resJB, hook: .block(8, .residPre)), ["center_writing_weights"])
+        XCTAssertEqual(WeightProcessing.transformerLens.mismatches(saeKwargs: resJB, hook: .block(8, .residPre)), [])
+        XCTAssertEqual(WeightProcessing.transformerLens.mismatches(saeKwargs: resJB, hook: .block(8, .ln2Normalized)), ["fold_ln"])
+        XCTAssertEqual(WeightProcessing.none.mismatches(saeKwargs: [:], hook: nil), [])
+        XCTAssertEqual(WeightProcessing.transformerLens.mismatches(saeKwargs: [:], hook: .block(0, .z)), ["fold_value_biases"])
+    }
 }

@@ -7,10 +7,10 @@ import Tensor
 // load (all kinds), tokenize, run: thin adapters over GPT2, Activations and SAE.
 
 extension Engines {
-    static func loadModel(_ path: String, call: Call) throws -> Value {
+    static func loadModel(_ path: String, processing: WeightProcessing, call: Call) throws -> Value {
         let resolved = path == "builtin" ? try builtinModelPath(call) : path
         let model: GPT2Model
-        do { model = try GPT2Model.load(path: resolved) } catch {
+        do { model = try GPT2Model.load(path: resolved, processing: processing) } catch {
             throw call.error(atArgument: 1, "cannot load GPT-2 from `\(resolved)`: \(error)")
         }
         return .object(ModelObject(model: model, path: resolved))
@@ -75,7 +75,9 @@ extension Engines {
     }
 
     static func loadSAE(_ path: String, call: Call) throws -> Value {
-        do { return .object(SAEObject(group: try SAELensIO.load(path), store: nil)) } catch {
+        do {
+            return .object(SAEObject(group: try SAELensIO.load(path), store: nil, modelKwargs: modelFromPretrainedKwargs(saeFolder: path)))
+        } catch {
             throw call.error(atArgument: 1, "cannot load an SAE group from `\(path)`: \(error)")
         }
     }

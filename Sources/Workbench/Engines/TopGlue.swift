@@ -31,6 +31,7 @@ extension Engines {
     static func topQuery(_ call: Call, featureOption: String) throws -> TopQuery {
         let object = try call.object(0, as: SAEObject.self)
         let store = try call.object(1, as: StoreObject.self).store
+        if let processing = processing(of: store) { try checkProcessing(object, against: processing, what: "the store", call: call) }
         let index = try saeIndex(object, call)
         let sae = object.group[index]
         let feature = try featureIndex(sae, call, option: featureOption)

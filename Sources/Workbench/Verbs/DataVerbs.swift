@@ -60,6 +60,7 @@ enum DataVerbs {
             .optional("context", .integer, default: "8", "tokens of context on each side"),
             .optional("tokens", .integer, default: "whole store", "scan at most this many tokens"),
             .optional("model", .object("model"), default: "any loaded model", "the model whose tokenizer shows the tokens"),
+            .optional("strict", .bool, default: "false", "refuse, instead of warning, when the SAE's model_from_pretrained_kwargs and the store's model processing differ"),
         ],
         unavailable: EngineStatus.topK
     ) { call in try Engines.top(call) }
@@ -72,6 +73,7 @@ enum DataVerbs {
             .optional("layer", .integer, "the layer (required)"),
             .optional("id", .integer, "the feature index (required)"),
             .optional("model", .object("model"), "a model, for the logit lens"),
+            .optional("strict", .bool, default: "false", "refuse, instead of warning, when the SAE's model_from_pretrained_kwargs and the store's model processing differ"),
             .optional("k", .integer, default: "20", "how many top contexts"),
             .optional("context", .integer, default: "8", "tokens of context on each side"),
             .optional("tokens", .integer, default: "whole store", "scan at most this many tokens"),

@@ -1,12 +1,13 @@
 // Verbs over GPT-2 models: load (all kinds), tokenize, run.
 import Activations
+import GPT2
 
 enum ModelVerbs {
     static var all: [Verb] { [load, tokenize, runModel] }
 
     static let load = Verb(
         "load", summary: "load a model (gpt2), a text corpus (text), activations (acts) or an SAE group (sae)",
-        usage: "load gpt2 \"PATH\"|builtin  ·  load text \"PATH\" [field=\"text\"] [split=file|blank|line]  ·  load acts \"PATH\"  ·  load sae \"PATH\"",
+        usage: "load gpt2 \"PATH\"|builtin [processing=none|tl]  ·  load text \"PATH\" [field=\"text\"] [split=file|blank|line]  ·  load acts \"PATH\"  ·  load sae \"PATH\"",
         example: "gpt2 = load gpt2 \"models/gpt2\"",
         positionals: [
             .required("KIND", .word(["gpt2", "text", "acts", "sae"]), "what to load"),
@@ -14,6 +15,8 @@ enum ModelVerbs {
         ],
         options: [
             .optional("field", .string, default: "\"text\"", "the JSON field holding the text in a .jsonl corpus"),
+            .optional("processing", .word(WeightProcessing.allCases.map(\.rawValue)), default: "none",
+                      "gpt2: `tl` applies TransformerLens's from_pretrained defaults (fold_ln, center_writing_weights, center_unembed, fold_value_biases), as the SAELens GPT-2 SAEs expect; `none` keeps Hugging Face numerics"),
             .optional("split", .word(Corpus.Split.allCases.map(\.rawValue)), default: "file for a folder, blank for a .txt",
                       "how text files are cut into documents: a whole file, blank-line separated, or one per line"),
         ]
@@ -27,8 +30,13 @@ enum ModelVerbs {
         for option in ["field", "split"] where call.has(option) && kind != "text" {
             throw call.error(atOption: option, "`\(option)=` applies only to `load text`")
         }
+        if call.has("processing") && kind != "gpt2" {
+            throw call.error(atOption: "processing", "`processing=` applies only to `load gpt2`")
+        }
         switch kind {
-        case "gpt2": return try Engines.loadModel(path, call: call)
+        case "gpt2":
+            return try Engines.loadModel(path, processing: call.string("processing").flatMap(WeightProcessing.init(rawValue:)) ?? .none,
+                                         call: call)
         case "text":
             return try Engines.loadCorpus(path, field: call.string("field") ?? "text",
                                           split: call.string("split").flatMap(Corpus.Split.init(rawValue:)), call: call)
