@@ -1,8 +1,22 @@
-// Verbs over activation stores: harvest, synth, stats, top, feature.
+// Verbs over activation stores: harvest, synth, stats, top, feature, encode.
 import GPT2
 
 enum DataVerbs {
-    static var all: [Verb] { [harvest, synth, stats, top, feature] }
+    static var all: [Verb] { [harvest, synth, stats, top, feature, encode] }
+
+    static let encode = Verb(
+        "encode", summary: "write an SAE's per-token codes over a store as a sparse matrix (CSR in safetensors, for numpy/scipy/PyTorch)",
+        usage: "encode SAE STORE layer=L [tokens=N] out=\"PATH.safetensors\"",
+        example: "encode norm acts layer=5 tokens=100k out=\"codes.safetensors\"",
+        positionals: [.required("SAE", .object("sae"), "an SAE group"), .required("STORE", .object("store"), "an activation store")],
+        options: [
+            .optional("layer", .integer, "the layer (required)"),
+            .optional("tokens", .integer, default: "whole store", "encode the first N non-BOS tokens"),
+            .optional("out", .string, "the .safetensors file to write (required): row_offsets I64 [N+1], feature I32, value F32 (CSR), token_ids, positions, document_index I32 [N], store_row I64 [N]"),
+            .optional("strict", .bool, default: "false", "refuse, instead of warning, when the SAE's model_from_pretrained_kwargs and the store's model processing differ"),
+        ],
+        unavailable: EngineStatus.activations
+    ) { call in try Engines.encodeCodes(call) }
 
     static let harvest = Verb(
         "harvest", summary: "run the model over a corpus and store activations at a hook point (shows progress)",
