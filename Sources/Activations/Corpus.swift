@@ -28,6 +28,9 @@ public struct Corpus: Sendable {
     public let kind: Kind
     /// nil for .jsonl (one record is one document).
     public let split: Split?
+    /// Whether the literal `<|endoftext|>` in the text is read as the special token 50256 (Hugging Face's and
+    /// TransformerLens's tokenization) rather than as text (the default, tiktoken's `encode_ordinary`).
+    public var specialTokens = false
 
     /// `split` nil takes the default: `.file` for a folder, `.blank` for a .txt file.
     public init(path: String, jsonField: String = "text", split: Split? = nil) throws {

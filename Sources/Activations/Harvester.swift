@@ -31,7 +31,8 @@ public enum Harvester {
             throw ActivationsError("harvest: the model \(model.name) has no tokenizer; load one to window a text corpus")
         }
         var windows = try ContextWindows(corpus: corpus, contextLength: options.contextLength,
-                                         maxTokens: options.maxTokens, tokenize: { tokenizer.encode($0) })
+                                         maxTokens: options.maxTokens,
+                                         tokenize: { [special = corpus.specialTokens] in tokenizer.encode($0, special: special) })
         return try harvest(model: model, windows: &windows, to: folder, options: options,
                            info: ["corpus": corpus.path], context: context)
     }

@@ -40,4 +40,35 @@ final class HookVerbTests: XCTestCase {
         // A name followed by `..` still ends the name (a range), and a dotted name is one name.
         XCTAssert(session.mustFail("x = gpt2.weights").message.contains("gpt2.weights"))
     }
+
+    /// `special=true` reads the literal <|endoftext|> as 50256 in tokenize, run and a corpus; the default reads text.
+    func testSpecialTrueMapsTheEndOfTextLiteral() throws {
+        let tmp = Fixtures.temporaryDirectory("special")
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        let session = Session()
+        session.mustRun("gpt2 = load gpt2 \"\(Fixtures.data.path)/gpt2-tiny\"")
+        func ids(_ code: String) throws -> [Int] {
+            let json = try XCTUnwrap(session.mustRun(code)?.data["application/json"])
+            let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+            if let tokens = object["tokens"] as? [Int] { return tokens }
+            return try XCTUnwrap(object["rows"] as? [[Any]]).map { $0[1] as! Int }
+        }
+        XCTAssertEqual(try ids("tokenize gpt2 \"a<|endoftext|>b\" special=true"), [64, 50256, 65])
+        XCTAssertEqual(try ids("tokenize gpt2 \"a<|endoftext|>b\""), [64, 27, 91, 437, 1659, 5239, 91, 29, 65])
+        XCTAssertEqual(try ids("run gpt2 \"a<|endoftext|>b\" special=true"), [50256, 64, 50256, 65])
+        let text = (0..<20).map { "Part \($0) of one file<|endoftext|>and the next part." }.joined(separator: "\n\n")
+        try text.write(to: tmp.appendingPathComponent("c.txt"), atomically: true, encoding: .utf8)
+        session.mustRun("plain = load text \"\(tmp.path)/c.txt\"")
+        session.mustRun("marked = load text \"\(tmp.path)/c.txt\" special=true")
+        for (name, expectInside) in [("plain", false), ("marked", true)] {
+            session.mustRun("\(name)_acts = harvest gpt2 \(name) hook=resid_pre layers=0 tokens=128 context=16 out=\"\(tmp.path)/\(name)\"")
+            guard case .object(let object)? = session.value(named: "\(name)_acts"), let store = (object as? StoreObject)?.store else {
+                return XCTFail("no store")
+            }
+            let tokens = try store.tokenIds(0..<store.tokenCount), docs = try store.documentIndex(0..<store.tokenCount)
+            // A 50256 that comes from the text itself belongs to its document (separators and BOS have index −1).
+            XCTAssertEqual(zip(tokens, docs).contains { $0 == 50256 && $1 >= 0 }, expectInside, name)
+        }
+        XCTAssert(session.mustFail("load acts \"\(tmp.path)/plain\" special=true").message.contains("applies only to `load text`"))
+    }
 }

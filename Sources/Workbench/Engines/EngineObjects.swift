@@ -50,7 +50,7 @@ final class CorpusObject: SessionObject {
         case .folder: return "folder of .txt, split=\(corpus.split?.rawValue ?? "file")"
         }
     }
-    var summary: String { "\(corpus.path) (\(kindName))" }
+    var summary: String { "\(corpus.path) (\(kindName)\(corpus.specialTokens ? ", special=true" : ""))" }
     var descriptionTable: Table {
         Table(columns: ["property", "value"], rows: [[.text("path"), .text(corpus.path)], [.text("kind"), .text(kindName)]])
     }

@@ -51,8 +51,12 @@ extension Engines {
         return candidates.filter { seen.insert($0).inserted }
     }
 
-    static func loadCorpus(_ path: String, field: String, split: Corpus.Split?, call: Call) throws -> Value {
-        do { return .object(CorpusObject(corpus: try Corpus(path: path, jsonField: field, split: split))) } catch {
+    static func loadCorpus(_ path: String, field: String, split: Corpus.Split?, special: Bool, call: Call) throws -> Value {
+        do {
+            var corpus = try Corpus(path: path, jsonField: field, split: split)
+            corpus.specialTokens = special
+            return .object(CorpusObject(corpus: corpus))
+        } catch {
             throw call.error(atArgument: 1, "cannot load the corpus `\(path)`: \(error)")
         }
     }
@@ -93,7 +97,7 @@ extension Engines {
         let model = try call.object(0, as: ModelObject.self)
         guard case .string(let text) = call.arguments[1] else { throw call.error(atArgument: 1, "expected a string") }
         let tokenizer = try tokenizer(of: model, call)
-        let ids = tokenizer.encode(text)
+        let ids = tokenizer.encode(text, special: call.bool("special") ?? false)
         return .table(Table(columns: ["position", "id", "token"], rows: ids.enumerated().map { i, id in
             [.number(Double(i)), .number(Double(id)), .text(tokenizer.tokenString(id))]
         }))
@@ -105,7 +109,7 @@ extension Engines {
         let tokenizer = try tokenizer(of: model, call)
         let k = call.integer("top") ?? 5
         guard k >= 1 else { throw call.error(atOption: "top", "top must be at least 1, found \(k)") }
-        var ids = tokenizer.encode(text)
+        var ids = tokenizer.encode(text, special: call.bool("special") ?? false)
         if call.bool("bos") ?? true { ids.insert(Tokenizer.endOfText, at: 0) }
         guard !ids.isEmpty else { throw call.error(atArgument: 1, "the text has no tokens; give some text or bos=true") }
         let limit = model.model.config.nPositions

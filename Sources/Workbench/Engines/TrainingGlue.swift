@@ -188,7 +188,7 @@ extension Engines {
         }
         try checkProcessing(sae, against: model.model.processing, what: "the model", call: call)
         var windows = try ContextWindows(corpus: corpus.corpus, contextLength: contextLength, maxTokens: tokens,
-                                         tokenize: { tokenizer.encode($0) })
+                                         tokenize: { [special = corpus.corpus.specialTokens] in tokenizer.encode($0, special: special) })
         let all = try windows.all()
         guard !all.isEmpty else { throw call.error(atArgument: 2, "the corpus has fewer than \(contextLength) tokens: no full window") }
         let context = call.work("splice")
