@@ -270,9 +270,8 @@ struct ForwardRun {
 
     private mutating func final(_ x: Matrix, _ s: inout Scratch) throws {
         let w = model.weights
-        if try hookedLayerNorm(x, w.lnFinalWeight, w.lnFinalBias, scale: .lnFinalScale, normalized: .lnFinal, into: &s.ln) {
-            if !wantLogits { return }
-        }
+        // With logits wanted the pass never stops early (lastOrder is Int.max), so only the unembedding is left.
+        _ = try hookedLayerNorm(x, w.lnFinalWeight, w.lnFinalBias, scale: .lnFinalScale, normalized: .lnFinal, into: &s.ln)
         guard wantLogits else { return }
         var logits = Matrix(rows: N, cols: model.config.vocabSize)
         // beta = 1 onto the freshly zeroed matrix: spares OpenBLAS a pass over all B·T·V outputs scaling by beta = 0.
