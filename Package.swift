@@ -38,9 +38,9 @@ let package = Package(
         ], path: "Benchmarks", exclude: ["kernel_bench.py"]),
 
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
-        .testTarget(name: "GPT2Tests", dependencies: ["GPT2", "Tensor"]),
+        .testTarget(name: "GPT2Tests", dependencies: ["GPT2", "Tensor"], exclude: ["Fixtures"]),
         .testTarget(name: "SAETests", dependencies: ["SAE", "Tensor"], exclude: ["Fixtures"]),
-        .testTarget(name: "ActivationsTests", dependencies: ["Activations", "GPT2", "SAE", "Tensor"]),
+        .testTarget(name: "ActivationsTests", dependencies: ["Activations", "GPT2", "SAE", "Tensor"], exclude: ["Fixtures"]),
         .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "REPL"]),
         .testTarget(name: "JupyterKernelTests", dependencies: ["JupyterKernel", "Workbench"]),
     ]

@@ -18,22 +18,26 @@ public struct TokenWindow: Sendable, Equatable {
     }
 }
 
-/// The pinned windowing rule of design §5 (SAELens-like, so harvests are reproducible elsewhere):
-/// each document is tokenized without BOS; the documents' ids are joined with 50256 between consecutive documents;
-/// the stream is cut into consecutive pieces of T−1 tokens, each prefixed with 50256, so every window has T tokens
-/// and starts with BOS; a last partial piece is dropped; `maxTokens = N` stops after the first ⌊N/T⌋ windows.
+/// The pinned windowing rule of design §5, identical to SAELens's `concat_and_batch_sequences` with
+/// `begin_batch_token_id = sequence_separator_token_id = 50256` (its GPT-2 defaults, `prepend_bos=True`,
+/// `sequence_separator_token="bos"`), so harvests are reproducible elsewhere:
+/// each document is tokenized without BOS; a document with no tokens is skipped; the documents' ids are joined with
+/// 50256 between consecutive documents; the stream is cut into consecutive windows of T tokens, each starting with
+/// 50256 followed by T−1 stream tokens; a separator that would stand right after a window's BOS is dropped (a
+/// document that ends exactly at a window's end starts the next window as `[50256, first token, …]`, never
+/// `[50256, 50256, …]`); no BOS or separator is added before a token that already is 50256; a last partial window is
+/// dropped; `maxTokens = N` stops after the first ⌊N/T⌋ windows.
 ///
 /// Streaming: documents are read and tokenized only as windows are requested.
 public struct ContextWindows {
     public let contextLength: Int
     public let maxWindows: Int?
     private let tokenize: (String) throws -> [Int32]
-    private var pendingTokens: [Int32] = []
-    private var pendingDocs: [Int32] = []
-    private var pendingPositions: [Int32] = []
-    /// Tokens before this index in the pending arrays were already handed out (compacted now and then, so a huge
-    /// document does not make every window cost a shift of the whole buffer).
-    private var pendingStart = 0
+    /// The window being filled; empty when the next token starts a new window.
+    private var window = TokenWindow(tokens: [])
+    /// The document being cut into windows, and how many of its ids were handed out.
+    private var documentIds: [Int32] = []
+    private var documentOffset = 0
     private var documents: DocumentPump
     private var documentsSeen = 0
     private var windowsMade = 0
@@ -69,30 +73,37 @@ public struct ContextWindows {
     /// The next window, or nil when the corpus (or the token budget) is exhausted.
     public mutating func next() throws -> TokenWindow? {
         if let maxWindows, windowsMade >= maxWindows { return nil }
-        let piece = contextLength - 1
-        while pendingTokens.count - pendingStart < piece {
-            guard let text = try documents.next() else { return nil }  // the last partial piece is dropped
-            if documentsSeen > 0 {
-                pendingTokens.append(endOfTextToken); pendingDocs.append(-1); pendingPositions.append(-1)
+        let T = contextLength
+        while true {
+            while documentOffset == documentIds.count {
+                guard let text = try documents.next() else { return nil }  // the last partial window is dropped
+                documentIds = try tokenize(text)
+                documentOffset = 0
+                documentsSeen += 1
+                // A document continuing a window is preceded by the separator, unless it starts with one already.
+                if !window.tokens.isEmpty, let first = documentIds.first, first != endOfTextToken {
+                    appendMarker()
+                    if window.tokens.count == T { return finishWindow() }
+                }
             }
-            let ids = try tokenize(text)
-            let doc = Int32(documentsSeen)
-            pendingTokens.append(contentsOf: ids)
-            pendingDocs.append(contentsOf: repeatElement(doc, count: ids.count))
-            pendingPositions.append(contentsOf: (0..<Int32(ids.count)))
-            documentsSeen += 1
+            if window.tokens.isEmpty && documentIds[documentOffset] != endOfTextToken { appendMarker() }
+            let take = min(T - window.tokens.count, documentIds.count - documentOffset)
+            let doc = Int32(documentsSeen - 1)
+            window.tokens.append(contentsOf: documentIds[documentOffset..<(documentOffset + take)])
+            window.documentIndex.append(contentsOf: repeatElement(doc, count: take))
+            window.position.append(contentsOf: (Int32(documentOffset)..<Int32(documentOffset + take)))
+            documentOffset += take
+            if window.tokens.count == T { return finishWindow() }
         }
-        var window = TokenWindow(tokens: [endOfTextToken], documentIndex: [-1], position: [-1])
-        let taken = pendingStart..<(pendingStart + piece)
-        window.tokens.append(contentsOf: pendingTokens[taken])
-        window.documentIndex.append(contentsOf: pendingDocs[taken])
-        window.position.append(contentsOf: pendingPositions[taken])
-        pendingStart += piece
-        if pendingStart > 4096 && pendingStart * 2 > pendingTokens.count {
-            pendingTokens.removeFirst(pendingStart); pendingDocs.removeFirst(pendingStart)
-            pendingPositions.removeFirst(pendingStart)
-            pendingStart = 0
-        }
+    }
+
+    /// BOS at a window's start or the separator between documents: 50256, from no document.
+    private mutating func appendMarker() {
+        window.tokens.append(endOfTextToken); window.documentIndex.append(-1); window.position.append(-1)
+    }
+
+    private mutating func finishWindow() -> TokenWindow {
+        defer { window = TokenWindow(tokens: []) }
         windowsMade += 1
         return window
     }

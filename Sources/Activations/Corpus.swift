@@ -11,17 +11,29 @@ public struct ActivationsError: Error, CustomStringConvertible, Sendable {
 
 /// A text corpus read as a stream of documents, so a corpus larger than RAM can be windowed.
 ///
-/// - `.txt`: documents separated by one or more blank lines (a line that is empty or only whitespace); a document's
-///   text is its lines joined by "\n".
+/// - a folder: every `.txt` file in it or in its subfolders, in order of path relative to the folder; by default
+///   each file is one document, its text exactly as stored (the Python documentation's `_sources` tree is one such
+///   corpus: a reST `::` and its code block share a document).
+/// - `.txt`: by default documents separated by one or more blank lines (a line that is empty or only whitespace); a
+///   document's text is its lines joined by "\n".
 /// - `.jsonl`: one document per line, the string at `field` (default "text"); blank lines are skipped.
-/// - a folder: every `.txt` file in it or in its subfolders, in order of path relative to the folder, each read as
-///   above (the Python documentation's `_sources` tree is one such corpus).
+///
+/// `split` overrides the text rule: `.file` (a file is a document), `.blank` (blank-line separated), `.line` (every
+/// line that is not blank is a document).
 public struct Corpus: Sendable {
     public enum Kind: Sendable, Equatable { case text, jsonl(field: String), folder }
+    /// How a text file is cut into documents.
+    public enum Split: String, Sendable, CaseIterable { case file, blank, line }
     public let path: String
     public let kind: Kind
+    /// nil for .jsonl (one record is one document).
+    public let split: Split?
+    /// Whether the literal `<|endoftext|>` in the text is read as the special token 50256 (Hugging Face's and
+    /// TransformerLens's tokenization) rather than as text (the default, tiktoken's `encode_ordinary`).
+    public var specialTokens = false
 
-    public init(path: String, jsonField: String = "text") throws {
+    /// `split` nil takes the default: `.file` for a folder, `.blank` for a .txt file.
+    public init(path: String, jsonField: String = "text", split: Split? = nil) throws {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw ActivationsError("corpus \(path): no such file or folder")
@@ -30,6 +42,13 @@ public struct Corpus: Sendable {
         if isDir.boolValue { kind = .folder }
         else if path.lowercased().hasSuffix(".jsonl") { kind = .jsonl(field: jsonField) }
         else { kind = .text }
+        switch kind {
+        case .jsonl:
+            if let split { throw ActivationsError("corpus \(path): split=\(split.rawValue) applies to text files and folders; a .jsonl corpus has one document per record") }
+            self.split = nil
+        case .folder: self.split = split ?? .file
+        case .text: self.split = split ?? .blank
+        }
     }
 
     /// Calls `body` with each document in order; `body` returns false to stop early.
@@ -48,12 +67,13 @@ public struct Corpus: Sendable {
     /// A reader handing out one document at a time; it holds one line buffer, never the corpus.
     public func makeDocumentReader() throws -> CorpusDocumentReader {
         switch kind {
-        case .text: return CorpusDocumentReader(files: [path], jsonField: nil)
-        case .jsonl(let field): return CorpusDocumentReader(files: [path], jsonField: field)
+        case .text: return CorpusDocumentReader(files: [path], rule: .text(split ?? .blank))
+        case .jsonl(let field): return CorpusDocumentReader(files: [path], rule: .json(field: field))
         case .folder:
             let files = try Corpus.textFiles(under: path)
             guard !files.isEmpty else { throw ActivationsError("corpus \(path): folder holds no .txt files (searched its subfolders too)") }
-            return CorpusDocumentReader(files: files.map { (path as NSString).appendingPathComponent($0) }, jsonField: nil)
+            return CorpusDocumentReader(files: files.map { (path as NSString).appendingPathComponent($0) },
+                                        rule: .text(split ?? .file))
         }
     }
 
@@ -75,15 +95,16 @@ public struct Corpus: Sendable {
 
 /// Streams documents out of one or more files (see `Corpus` for the rules).
 public final class CorpusDocumentReader {
+    enum Rule { case text(Corpus.Split), json(field: String) }
     private var files: [String]
-    private let jsonField: String?
+    private let rule: Rule
     private var reader: LineReader?
     private var currentFile = ""
     private var lineNumber = 0
 
-    init(files: [String], jsonField: String?) {
+    init(files: [String], rule: Rule) {
         self.files = files.reversed()
-        self.jsonField = jsonField
+        self.rule = rule
     }
 
     /// The next document, or nil at the end of the corpus.
@@ -91,14 +112,35 @@ public final class CorpusDocumentReader {
         while true {
             if reader == nil {
                 guard let file = files.popLast() else { return nil }
+                if case .text(.file) = rule { return try Self.wholeFile(file) }
                 reader = try LineReader(path: file)
                 currentFile = file
                 lineNumber = 0
             }
-            let document = try jsonField.map { try nextJSONDocument(field: $0) } ?? nextTextDocument()
+            let document: String?
+            switch rule {
+            case .json(let field): document = try nextJSONDocument(field: field)
+            case .text(.line): document = nextLineDocument()
+            default: document = nextTextDocument()
+            }
             if let document { return document }
             reader = nil
         }
+    }
+
+    /// A file's text exactly as stored (invalid UTF-8 becomes U+FFFD, as Python's `errors="replace"`).
+    private static func wholeFile(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ActivationsError("\(path): cannot read: \(String(cString: strerror(errno)))")
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    private func nextLineDocument() -> String? {
+        while let line = reader!.next() {
+            if !line.allSatisfy({ $0.isWhitespace }) { return line }
+        }
+        return nil
     }
 
     private func nextTextDocument() -> String? {

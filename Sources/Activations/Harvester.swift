@@ -2,13 +2,17 @@ import Foundation
 import Tensor
 import GPT2
 
-/// Runs GPT-2 over context windows and writes one hook kind at a set of layers into a store. Body only: no
-/// unembedding, and the forward stops after the last captured layer.
+/// Runs GPT-2 over context windows and writes one hook kind at a set of layers (or one model-level hook) into a
+/// store, each at its own width (hook_z as n_heads·d_head, mlp.hook_post as 4·d_model, hook_scale as 1). Body only:
+/// no unembedding, and the forward stops after the last captured hook.
 public enum Harvester {
     public struct Options: Sendable {
         /// The per-block hook kind captured at every layer of `layers`.
         public var kind: HookPoint.Kind = .mlpOut
         public var layers: [Int]
+        /// A model-level hook (hook_embed, hook_pos_embed, ln_final.*) harvested instead of `kind` at `layers`; its
+        /// store layer is 0 for the embeddings and the last block for ln_final.
+        public var modelHook: HookPoint? = nil
         public var contextLength = 128
         public var batchSize = 8
         public var dtype: StoreDType = .f32
@@ -27,7 +31,8 @@ public enum Harvester {
             throw ActivationsError("harvest: the model \(model.name) has no tokenizer; load one to window a text corpus")
         }
         var windows = try ContextWindows(corpus: corpus, contextLength: options.contextLength,
-                                         maxTokens: options.maxTokens, tokenize: { tokenizer.encode($0) })
+                                         maxTokens: options.maxTokens,
+                                         tokenize: { [special = corpus.specialTokens] in tokenizer.encode($0, special: special) })
         return try harvest(model: model, windows: &windows, to: folder, options: options,
                            info: ["corpus": corpus.path], context: context)
     }
@@ -63,20 +68,42 @@ public enum Harvester {
     private static func harvest(model: GPT2Model, nextWindows: (Int) throws -> [TokenWindow], totalTokens total: Int,
                                 to folder: String, options: Options, info: [String: String],
                                 context: WorkContext) throws -> ActivationStore {
-        let layers = options.layers
-        guard !layers.isEmpty else { throw ActivationsError("harvest: no layers given") }
-        guard Set(layers).count == layers.count else { throw ActivationsError("harvest: layers \(layers) repeat") }
-        if let bad = layers.first(where: { $0 < 0 || $0 >= model.config.nLayer }) {
-            throw ActivationsError("harvest: layer \(bad) is out of range, the model has \(model.config.nLayer) layers (0…\(model.config.nLayer - 1))")
+        let nLayer = model.config.nLayer
+        let points: [HookPoint]
+        if let hook = options.modelHook {
+            guard hook.layer == nil else { throw ActivationsError("harvest: \(hook.name) is a block hook; give its kind and layers") }
+            points = [hook]
+        } else {
+            let layers = options.layers
+            guard !layers.isEmpty else { throw ActivationsError("harvest: no layers given") }
+            guard Set(layers).count == layers.count else { throw ActivationsError("harvest: layers \(layers) repeat") }
+            if let bad = layers.first(where: { $0 < 0 || $0 >= nLayer }) {
+                throw ActivationsError("harvest: layer \(bad) is out of range, the model has \(nLayer) layers (0…\(nLayer - 1))")
+            }
+            if options.kind == .attnScores {
+                throw ActivationsError("harvest: attn.hook_attn_scores holds −∞ at future keys and cannot be stored; harvest attn.hook_pattern, or capture the scores with a forward")
+            }
+            points = layers.sorted().map { .block($0, options.kind) }
         }
         guard options.contextLength <= model.config.nPositions else {
             throw ActivationsError("harvest: context length \(options.contextLength) exceeds the model's \(model.config.nPositions) positions")
         }
         guard options.batchSize >= 1 else { throw ActivationsError("harvest: batch size must be at least 1") }
-        let names = layers.sorted().map { HookPoint.name(layer: $0, kind: options.kind) }
-        let hooks = layers.sorted().enumerated().map { StoreHook(name: names[$0.offset], layer: $0.element, d: model.config.nEmbd) }
+        let names = points.map(\.name)
+        let hooks = points.map { p in
+            StoreHook(name: p.name, layer: p.layer ?? (p == .embed || p == .posEmbed ? 0 : nLayer - 1),
+                      d: p.width(model.config, seqLen: options.contextLength))
+        }
+        if let maxTokens = options.maxTokens {
+            // An upper bound (the corpus may end first), checked before anything is written.
+            do {
+                let bytes = try ResourceBudget.bytes([maxTokens, hooks.reduce(0) { $0 + $1.d }], bytesEach: options.dtype.byteSize, what: "tokens=\(maxTokens)")
+                try ResourceBudget.checkDisk(bytes, at: folder, for: "harvest: a store of \(maxTokens) tokens × \(hooks.count) hook\(hooks.count == 1 ? "" : "s")")
+            } catch { throw ActivationsError("\(error)") }
+        }
         var storeInfo = info
-        storeInfo["hook_kind"] = "hook_\(options.kind.rawValue)"
+        storeInfo["hook_kind"] = options.modelHook?.name ?? options.kind.rawValue
+        storeInfo["processing"] = model.processing.rawValue
         let writer = try ActivationStoreWriter(folder: folder, model: model.name, hooks: hooks, dtype: options.dtype,
                                                contextLength: options.contextLength, shardRows: options.shardRows,
                                                overwrite: options.overwrite, info: storeInfo)

@@ -3,7 +3,7 @@ import Tensor
 import GPT2
 
 /// Tokens a feature's decoder direction promotes or suppresses when read straight through the unembedding
-/// (W_U = wteᵀ, GPT-2's tied embedding): logits = W_U ᵀ·(γ ⊙ v) with v the decoder direction.
+/// (W_U = wteᵀ, GPT-2's tied embedding, or the processed model's own W_U): logits = W_U ᵀ·(γ ⊙ v) with v the decoder direction.
 ///
 /// With `throughLayerNormScale` the direction is first multiplied by ln_final's scale γ, the part of the final
 /// LayerNorm that is linear in a fixed direction; its centring and division by the norm are left out (they depend
@@ -23,7 +23,7 @@ public enum LogitLens {
     /// The direction `direction` (length C) through `model`'s unembedding.
     public static func compute(model: GPT2Model, direction: [Float], k: Int = 10,
                                throughLayerNormScale: Bool = true) throws -> Result {
-        let wte = model.weights.tokenEmbedding
+        let wte = model.weights.unembeddingRows
         guard direction.count == wte.cols else {
             throw ActivationsError("logit lens: direction has \(direction.count) values, the model's width is \(wte.cols)")
         }

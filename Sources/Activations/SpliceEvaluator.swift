@@ -87,15 +87,12 @@ public enum SpliceEvaluator {
         init(hook: String, nLayer: Int) throws {
             let point: HookPoint
             do { point = try HookPoint.parse(hook, nLayer: nLayer) } catch { throw ActivationsError("splice: \(error)") }
-            guard case .block(let layer, let kind) = point else {
-                throw ActivationsError("splice: cannot splice '\(hook)'; splice a block hook (blocks.L.hook_resid_pre, attn_out, resid_mid, mlp_out, resid_post)")
+            guard case .block(let layer, let kind) = point, point.isPerToken else {
+                throw ActivationsError("splice: cannot splice '\(hook)'; splice a per-token block hook (blocks.L.hook_resid_pre, attn.hook_z, hook_mlp_out, …; not hook_embed, ln_final or attention scores and patterns)")
             }
             self.hook = point.name
-            switch kind {
-            case .residPre, .residMid, .residPost: resumeFrom = point.name; isResidual = true
-            case .attnOut: resumeFrom = HookPoint.name(layer: layer, kind: .residPre); isResidual = false
-            case .mlpOut: resumeFrom = HookPoint.name(layer: layer, kind: .residMid); isResidual = false
-            }
+            resumeFrom = HookPoint.name(layer: layer, kind: kind.residualBefore)
+            isResidual = kind.residualBefore == kind
         }
     }
 

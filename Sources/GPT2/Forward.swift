@@ -2,8 +2,9 @@ import Tensor
 
 extension GPT2Model {
     /// Forward over `batch` sequences of `seqLen` ids, flattened batch-major ([B·T]). Captured hooks come back as
-    /// [B·T, d] matrices keyed by TransformerLens name; a captured value is the one that flows on (after any patch
-    /// at that hook). Without `logits` the pass stops after the last captured hook. `context` is checked for
+    /// [B·T, width] matrices keyed by TransformerLens name (any of `HookPoint.all`, layouts in `HookPoint`); a
+    /// captured value is the one that flows on (after any patch at that hook). Without `logits` the pass stops right
+    /// after the last captured hook, whichever it is (after the q projection for `attn.hook_q`, say). `context` is checked for
     /// cancellation between blocks (throws `Cancelled`).
     public func forward(tokens: [Int32], batch: Int, seqLen: Int, captures: Set<String> = [],
                         patches: [String: Patch] = [:], logits: Bool = true,
@@ -31,7 +32,7 @@ extension GPT2Model {
     /// Continues a forward from a cached residual-stream value, running only what comes after `hook`: so clean,
     /// zero-ablated and spliced runs share the prefix. `hook` must be a residual hook (`blocks.L.hook_resid_pre`,
     /// `hook_resid_mid` or `hook_resid_post`); `value` is that hook's value ([B·T, C], as captured). Hooks at or
-    /// before `hook` are not applied again. To splice `blocks.L.hook_mlp_out`, resume from `blocks.L.hook_resid_mid`
+    /// before `hook` are not applied again; any hook after it (sub-module hooks included) can be captured or patched. To splice `blocks.L.hook_mlp_out`, resume from `blocks.L.hook_resid_mid`
     /// with a patch on `blocks.L.hook_mlp_out` (likewise attn_out from resid_pre). `tokens` are needed for position
     /// masks of patches.
     public func resume(from hook: String, value: Matrix, tokens: [Int32], batch: Int, seqLen: Int,
@@ -155,15 +156,59 @@ struct ForwardRun {
             let w = model.weights.blocks[l]
             if !(l == first && atMLP) {
                 if try step(.block(l, .residPre), &x) { return }
-                try attention(x, w, &s)
-                if try project(s.z, w.attnProj, w.attnProjBias, hook: .block(l, .attnOut), out: &s.out, residual: &x) { return }
+                if try attentionHalf(l, w, &x, &s) { return }
                 if try step(.block(l, .residMid), &x) { return }
             }
-            try mlp(x, w, &s)
-            if try project(s.fc, w.mlpProj, w.mlpProjBias, hook: .block(l, .mlpOut), out: &s.out, residual: &x) { return }
+            if try mlpHalf(l, w, &x, &s) { return }
             if try step(.block(l, .residPost), &x) { return }
         }
         try final(x, &s)
+    }
+
+    /// LN1, attention and its output projection added into the residual x; true when the pass can stop.
+    private mutating func attentionHalf(_ l: Int, _ w: BlockWeights, _ x: inout Matrix, _ s: inout Scratch) throws -> Bool {
+        if try hookedLayerNorm(x, w.ln1Weight, w.ln1Bias, scale: .block(l, .ln1Scale), normalized: .block(l, .ln1Normalized),
+                               into: &s.ln) { return true }
+        linear(s.ln, w.attnQKV, w.attnQKVBias, into: &s.qkv)
+        for (kind, offset) in [(HookPoint.Kind.q, 0), (.k, C), (.v, 2 * C)] {
+            let p = HookPoint.block(l, kind)
+            if needs(p) {
+                var part = s.qkv.columns(offset..<(offset + C))
+                if try step(p, &part) { return true }
+                s.qkv.setColumns(offset, from: part)
+            } else if isFinished(after: p.order) { return true }
+        }
+        let scores = HookPoint.block(l, .attnScores), pattern = HookPoint.block(l, .pattern)
+        if needs(scores) || needs(pattern) {
+            if try attentionThroughPattern(scores: scores, pattern: pattern, &s) { return true }
+        } else {
+            if isFinished(after: pattern.order) { return true }
+            attention(&s)
+        }
+        if try step(.block(l, .z), &s.z) { return true }
+        let result = HookPoint.block(l, .result)
+        if needs(result) {
+            var perHead = headResults(s.z, w.attnProj)
+            if try step(result, &perHead) { return true }
+            sumHeads(perHead, bias: w.attnProjBias, into: &s.out)
+            if try step(.block(l, .attnOut), &s.out) { return true }
+            x.data.withUnsafeMutableBufferPointer { xp in
+                s.out.data.withUnsafeBufferPointer { Kernels.axpy(1, $0.baseAddress!, xp.baseAddress!, count: N * C) }
+            }
+            return false
+        }
+        return try project(s.z, w.attnProj, w.attnProjBias, hook: .block(l, .attnOut), out: &s.out, residual: &x)
+    }
+
+    /// LN2, the MLP and its output projection added into the residual x; true when the pass can stop.
+    private mutating func mlpHalf(_ l: Int, _ w: BlockWeights, _ x: inout Matrix, _ s: inout Scratch) throws -> Bool {
+        if try hookedLayerNorm(x, w.ln2Weight, w.ln2Bias, scale: .block(l, .ln2Scale), normalized: .block(l, .ln2Normalized),
+                               into: &s.ln) { return true }
+        linear(s.ln, w.mlpFC, w.mlpFCBias, into: &s.fc)
+        if try step(.block(l, .mlpPre), &s.fc) { return true }
+        gelu(&s.fc)
+        if try step(.block(l, .mlpPost), &s.fc) { return true }
+        return try project(s.fc, w.mlpProj, w.mlpProjBias, hook: .block(l, .mlpOut), out: &s.out, residual: &x)
     }
 
     /// residual += input·W + b, through the hook `p` on the block output when it is captured or patched; otherwise
@@ -187,20 +232,55 @@ struct ForwardRun {
     }
 
     /// Applies hook `p` unless it lies at or before the resume point; true when the pass can stop here.
-    private mutating func step(_ p: HookPoint, _ x: inout Matrix) throws -> Bool {
+    mutating func step(_ p: HookPoint, _ x: inout Matrix) throws -> Bool {
         if p.order <= resumeOrder { return false }
         if needs(p) { try hook(p, &x) }
         return isFinished(after: p.order)
     }
 
+    /// out = LN(x) with the LayerNorm's two hooks, as TransformerLens's `LayerNorm`: hook_scale is √(var + ε) per
+    /// row ([N, 1]); hook_normalized is (x − mean) / scale · g + b. A patched scale is the one divided by. The fast
+    /// kernel runs when the scale is neither captured nor patched. True when the pass can stop.
+    private mutating func hookedLayerNorm(_ x: Matrix, _ g: [Float], _ b: [Float], scale sp: HookPoint,
+                                          normalized np: HookPoint, into out: inout Matrix) throws -> Bool {
+        if needs(sp) {
+            let cols = x.cols
+            var mean = [Float](repeating: 0, count: N)
+            var scale = Matrix(rows: N, cols: 1)
+            for r in 0..<N {
+                var m: Float = 0
+                for c in 0..<cols { m += x.data[r * cols + c] }
+                m /= Float(cols)
+                var v: Float = 0
+                for c in 0..<cols { let d = x.data[r * cols + c] - m; v += d * d }
+                mean[r] = m
+                scale.data[r] = (v / Float(cols) + model.config.layerNormEpsilon).squareRoot()
+            }
+            if try step(sp, &scale) { return true }
+            for r in 0..<N {
+                let inv = 1 / scale.data[r]
+                for c in 0..<cols { out.data[r * cols + c] = (x.data[r * cols + c] - mean[r]) * inv * g[c] + b[c] }
+            }
+        } else {
+            if isFinished(after: sp.order) { return true }
+            layerNorm(x, g, b, into: &out)
+        }
+        return try step(np, &out)
+    }
+
     private mutating func final(_ x: Matrix, _ s: inout Scratch) throws {
         let w = model.weights
-        layerNorm(x, w.lnFinalWeight, w.lnFinalBias, into: &s.ln)
-        if needs(.lnFinal) { try hook(.lnFinal, &s.ln) }
+        // With logits wanted the pass never stops early (lastOrder is Int.max), so only the unembedding is left.
+        _ = try hookedLayerNorm(x, w.lnFinalWeight, w.lnFinalBias, scale: .lnFinalScale, normalized: .lnFinal, into: &s.ln)
         guard wantLogits else { return }
         var logits = Matrix(rows: N, cols: model.config.vocabSize)
         // beta = 1 onto the freshly zeroed matrix: spares OpenBLAS a pass over all B·T·V outputs scaling by beta = 0.
-        BLAS.gemm(s.ln, w.tokenEmbedding, transB: true, into: &logits, beta: 1)
+        if let bias = w.unembeddingBias {
+            logits.data.withUnsafeMutableBufferPointer { lp in
+                bias.withUnsafeBufferPointer { for n in 0..<N { (lp.baseAddress! + n * $0.count).update(from: $0.baseAddress!, count: $0.count) } }
+            }
+        }
+        BLAS.gemm(s.ln, w.unembeddingRows, transB: true, into: &logits, beta: 1)
         result.logits = logits
     }
 
@@ -234,12 +314,10 @@ struct ForwardRun {
         }
     }
 
-    /// s.fc = GELU(LN2(x)·W_fc + b_fc), the MLP's hidden layer.
-    private func mlp(_ x: Matrix, _ w: BlockWeights, _ s: inout Scratch) throws {
-        layerNorm(x, w.ln2Weight, w.ln2Bias, into: &s.ln)
-        linear(s.ln, w.mlpFC, w.mlpFCBias, into: &s.fc)
-        let n = s.fc.count
-        s.fc.data.withUnsafeMutableBufferPointer { buf in
+    /// GELU (gelu_new) in place, spread over the cores.
+    private func gelu(_ fc: inout Matrix) {
+        let n = fc.count
+        fc.data.withUnsafeMutableBufferPointer { buf in
             let fc = SharedPointer(buf.baseAddress!)
             Parallel.runOnBLASCores { worker, workers in
                 let per = (n / workers + 15) / 16 * 16

@@ -8,14 +8,19 @@ public final class GPT2Model: Sendable {
     public let tokenizer: Tokenizer?
     /// The checkpoint's folder name (or file name without extension for an llm.c .bin).
     public let name: String
+    /// The weight processing applied at load (none: Hugging Face numerics).
+    public let processing: WeightProcessing
 
-    public init(config: GPT2Config, weights: GPT2Weights, tokenizer: Tokenizer? = nil, name: String = "gpt2") throws {
+    /// `weights` are taken as given; `processing` says what was already applied to them.
+    public init(config: GPT2Config, weights: GPT2Weights, tokenizer: Tokenizer? = nil, name: String = "gpt2",
+                processing: WeightProcessing = .none) throws {
         try config.validate(source: name)
         try Self.check(weights, config, source: name)
         self.config = config
         self.weights = weights
         self.tokenizer = tokenizer
         self.name = name
+        self.processing = processing
     }
 
     /// A model of the given shape with random weights (benchmarks, tests).
@@ -26,7 +31,8 @@ public final class GPT2Model: Sendable {
     /// Loads a Hugging Face folder (config.json + model.safetensors), an llm.c `.bin` checkpoint, or a folder holding
     /// llm.c's `gpt2_124M.bin` (with `gpt2_tokenizer.bin` or the HF tokenizer files beside it). The tokenizer
     /// comes from `tokenizerPath` (a folder) if given, else from the checkpoint's folder if it holds tokenizer files.
-    public static func load(path: String, tokenizerPath: String? = nil) throws -> GPT2Model {
+    /// `processing: .transformerLens` applies `HookedTransformer.from_pretrained`'s default processing after loading.
+    public static func load(path: String, tokenizerPath: String? = nil, processing: WeightProcessing = .none) throws -> GPT2Model {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw GPT2Error("\(path): no such file or folder") }
         let url = URL(fileURLWithPath: path)
@@ -59,11 +65,15 @@ public final class GPT2Model: Sendable {
         if let tokenizer, tokenizer.vocabSize != config.vocabSize {
             throw GPT2Error("\(path): tokenizer has \(tokenizer.vocabSize) tokens but the model's vocabulary is \(config.vocabSize)")
         }
-        return try GPT2Model(config: config, weights: weights, tokenizer: tokenizer, name: name)
+        let loaded = processing == .transformerLens ? weights.processedAsTransformerLens() : weights
+        return try GPT2Model(config: config, weights: loaded, tokenizer: tokenizer, name: name, processing: processing)
     }
 
     /// Writes the weights as an llm.c version-3 checkpoint.
     public func writeLLMC(to path: String) throws {
+        guard weights.unembedding == nil && weights.unembeddingBias == nil else {
+            throw GPT2Error("\(name): processed weights have their own unembedding; llm.c's format ties it to wte. Load the model with processing=none to write it")
+        }
         try AtomicFile.write(LLMCCheckpoint.encode(config: config, weights: weights), to: path)
     }
 
@@ -88,5 +98,7 @@ public final class GPT2Model: Sendable {
             }
         }
         try want("ln_f.weight", w.lnFinalWeight, C); try want("ln_f.bias", w.lnFinalBias, C)
+        if let u = w.unembedding { try want("unembedding", u, c.vocabSize, C) }
+        if let b = w.unembeddingBias { try want("unembedding bias", b, c.vocabSize) }
     }
 }

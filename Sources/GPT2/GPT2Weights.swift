@@ -10,12 +10,26 @@ public struct BlockWeights: Sendable {
     public var mlpProj: Matrix, mlpProjBias: [Float]      // [4C, C]
 }
 
-/// All parameters of a GPT-2. The unembedding is tied to `tokenEmbedding`.
+/// All parameters of a GPT-2. The unembedding is tied to `tokenEmbedding` unless weight processing gave it its own
+/// matrix and bias (`unembedding`, `unembeddingBias`).
 public struct GPT2Weights: Sendable {
     public var tokenEmbedding: Matrix      // wte [V, C]
     public var positionEmbedding: Matrix   // wpe [nPositions, C]
     public var blocks: [BlockWeights]
     public var lnFinalWeight: [Float], lnFinalBias: [Float]
+    /// W_Uᵀ [V, C] when not tied to wte (logits = ln_final · unembeddingᵀ + unembeddingBias).
+    public var unembedding: Matrix? = nil
+    public var unembeddingBias: [Float]? = nil
+
+    public init(tokenEmbedding: Matrix, positionEmbedding: Matrix, blocks: [BlockWeights], lnFinalWeight: [Float],
+                lnFinalBias: [Float], unembedding: Matrix? = nil, unembeddingBias: [Float]? = nil) {
+        self.tokenEmbedding = tokenEmbedding; self.positionEmbedding = positionEmbedding; self.blocks = blocks
+        self.lnFinalWeight = lnFinalWeight; self.lnFinalBias = lnFinalBias
+        self.unembedding = unembedding; self.unembeddingBias = unembeddingBias
+    }
+
+    /// The unembedding as [V, C] rows: its own matrix, or wte when tied.
+    public var unembeddingRows: Matrix { unembedding ?? tokenEmbedding }
 
     /// Random weights of the given shape: uniform with GPT-2's init scale (std 0.02), LN parameters and biases
     /// perturbed so they matter. For benchmarks and tests: speed does not depend on the values, and uniform draws

@@ -31,6 +31,36 @@ final class HarvestTests: XCTestCase {
         }
     }
 
+    /// Sub-module and model-level hooks are stored at their own width, equal to TransformerLens's values
+    /// (Tests/GPT2Tests/Fixtures/tlens_hooks.*, tools/tlens/write_hook_fixture.py).
+    func testHarvestOfAnyHookStoresItsOwnWidthAsTransformerLens() throws {
+        let model = try Self.model.get()
+        let fixture = Fixtures.repoRoot.appendingPathComponent("Tests/GPT2Tests/Fixtures")
+        let ref = try SafeTensorsFile(path: fixture.appendingPathComponent("tlens_hooks.safetensors").path)
+        let ids = try SafeTensorsFile(path: Fixtures.reference).int32s("text0.ids")
+        let cases: [(HookPoint.Kind?, HookPoint?, Int)] = [(.z, nil, 32), (.mlpPost, nil, 128), (.result, nil, 128), (.ln2Scale, nil, 1),
+                                                          (.pattern, nil, 4 * ids.count), (nil, .lnFinal, 32), (nil, .posEmbed, 32)]
+        for (kind, modelHook, width) in cases {
+            var options = Harvester.Options(layers: [0, 1])
+            if let kind { options.kind = kind }
+            options.modelHook = modelHook
+            options.contextLength = ids.count
+            let store = try Harvester.harvest(model: model, windows: [TokenWindow(tokens: ids)], to: temporaryFolder(self), options: options)
+            XCTAssertEqual(store.hooks.map(\.d), Array(repeating: width, count: modelHook == nil ? 2 : 1))
+            for (h, hook) in store.hooks.enumerated() {
+                let got = try store.matrix(hook: h, rows: 0..<ids.count)
+                let want = try ref.floats("none.text0.\(hook.name)")
+                XCTAssertEqual(got.data.count, want.count, hook.name)
+                XCTAssertLessThan(zip(got.data, want).map { abs($0 - $1) }.max()!, 2e-5, hook.name)
+            }
+        }
+        var scores = Harvester.Options(layers: [0])
+        scores.kind = .attnScores
+        scores.contextLength = ids.count
+        XCTAssertThrowsMessage(try Harvester.harvest(model: model, windows: [TokenWindow(tokens: ids)], to: temporaryFolder(self), options: scores),
+                               contains: ["attn.hook_attn_scores", "−∞"])
+    }
+
     func testHarvestOfACorpusMatchesAForwardOverItsWindows() throws {
         let model = try Self.model.get()
         let corpus = temporaryFolder(self, "corpus.txt")

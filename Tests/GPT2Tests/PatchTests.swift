@@ -11,7 +11,7 @@ final class PatchTests: XCTestCase {
         XCTAssertEqual(try HookPoint.parse("hook_attn_out", layer: 0).name, "blocks.0.hook_attn_out")
         XCTAssertEqual(try HookPoint.parse("ln_final.hook_normalized"), .lnFinal)
         XCTAssertEqual(try HookPoint.parse("hook_embed"), .embed)
-        XCTAssertEqual(HookPoint.all(nLayer: 2).count, 2 + 2 * 5 + 1)
+        XCTAssertEqual(HookPoint.all(nLayer: 2).count, 2 + 2 * 18 + 2)
         XCTAssertThrowsError(try HookPoint.parse("blocks.1.hook_mlp_outt")) { XCTAssertTrue("\($0)".contains("unknown hook 'blocks.1.hook_mlp_outt'"), "\($0)") }
         XCTAssertThrowsError(try HookPoint.parse("mlp_out")) { XCTAssertTrue("\($0)".contains("needs a layer"), "\($0)") }
         XCTAssertThrowsError(try HookPoint.parse("blocks.5.hook_resid_pre", nLayer: 2)) { XCTAssertTrue("\($0)".contains("layer 5 is out of range"), "\($0)") }

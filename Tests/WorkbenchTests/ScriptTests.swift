@@ -239,16 +239,23 @@ final class ScriptTests: XCTestCase {
         XCTAssertEqual(store["tokens"] as? Int, 256)
         XCTAssertEqual((store["hooks"] as? [[String: Any]])?.map { $0["name"] as? String }, ["blocks.0.hook_mlp_out", "blocks.1.hook_mlp_out"])
         // Non-BOS rows: 8 windows of 32 tokens minus their 8 leading BOS and the 50256 separators between the
-        // documents that fall inside the first 8 × 31 stream tokens (design §5), counted here from `tokenize`.
+        // documents that fall inside them (design §5: a separator right after a window's BOS is dropped), with the
+        // documents' lengths counted here from `tokenize`.
         let session = Session()
         session.mustRun("gpt2 = load gpt2 \"\(Fixtures.data.path)/gpt2-tiny\"")
-        var streamLength = 0, separators = 0
-        for (i, document) in documents.enumerated() where streamLength < 8 * 31 {
-            if i > 0 { streamLength += 1; if streamLength <= 8 * 31 { separators += 1 } }
+        var filled = 0, windows = 0, separators = 0
+        documents: for document in documents {
             let json = try XCTUnwrap(session.mustRun("tokenize gpt2 \"\(document)\"")?.data["application/json"])
-            let rows = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])?["rows"] as? [Any])
-            streamLength += rows.count
+            var remaining = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])?["rows"] as? [Any]).count
+            if filled > 0 { filled += 1; separators += 1 }
+            while remaining > 0 || filled == 32 {
+                if filled == 32 { windows += 1; filled = 0; if windows == 8 { break documents } ; continue }
+                if filled == 0 { filled = 1 }
+                let take = min(32 - filled, remaining)
+                filled += take; remaining -= take
+            }
         }
+        XCTAssertEqual(windows, 8)
         XCTAssertEqual(out.numbers(line: 5, column: "count"), [Double(248 - separators), Double(248 - separators)])
 
         let splice = out.table(line: 8)

@@ -98,6 +98,15 @@ def test_training_tool_runs_end_to_end_and_nsae_reads_what_it_wrote(tmp_path):
     assert abs(result["value"]["ce_loss"] - ce) < 1e-4 * ce, (result["value"]["ce_loss"], ce)
 
 
+def test_training_tool_windows_equal_saelens_fixture():
+    """The tool's windows are nsae's (design §5): SAELens's concat_and_batch_sequences output, committed as a fixture
+    by tools/tlens/write_window_fixture.py, on documents that end at window boundaries."""
+    fixture = json.loads((REPO / "Tests" / "ActivationsTests" / "Fixtures" / "saelens_windows.json").read_text())
+    tool = load_tool()
+    for case in fixture["cases"]:
+        assert tool.windows(case["documents"], case["context"]) == case["windows"], case["name"]
+
+
 def test_training_tool_without_corpus_names_the_package(tmp_path):
     absent = missing_modules("torch", "regex", "numpy")
     if absent:

@@ -8,7 +8,8 @@ documentation sources, on CPU, reproducibly, and writes it as a Hugging Face GPT
 
 Everything that decides the numbers is here: the corpus files and their train/validation split (by file), the
 tokenizer (GPT-2's original algorithm over the shipped encoder.json / vocab.bpe), the context windows (nsae's pinned
-rule, design §5: documents joined with 50256, cut into pieces of T−1 tokens each prefixed with 50256), the model
+rule, design §5, which is SAELens's `concat_and_batch_sequences`: one document per file, documents joined with 50256,
+cut into windows of 50256 + T−1 tokens, a separator that would stand right after a window's BOS dropped), the model
 (pre-LN GPT-2, gelu_new, tied unembedding), the optimizer, the fixed number of steps and the seed: the same command
 gives the same weights on the same torch version and thread count. The script evaluates the saved (float16)
 weights on the first VAL_WINDOWS validation windows and writes that figure into the model card, so nsae can check it
@@ -126,29 +127,35 @@ def is_validation(path):
 
 
 def documents(path):
-    """nsae's .txt rule (design §5): documents are separated by one or more blank lines; a document's text is its
-    lines joined by "\n"."""
-    docs, current = [], []
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f.read().split("\n"):
-            if line.strip():
-                current.append(line)
-            elif current:
-                docs.append("\n".join(current))
-                current = []
-    if current:
-        docs.append("\n".join(current))
-    return docs
+    """nsae's folder rule (design §5, split=file): a file is one document, its text exactly as stored (no newline
+    translation). The shipped weights were trained before this rule, with blank-line documents (see the card)."""
+    with open(path, encoding="utf-8", errors="replace", newline="") as f:
+        return [f.read()]
 
 
 def windows(token_docs, T):
-    stream = []
-    for i, doc in enumerate(token_docs):
-        if i > 0:
-            stream.append(EOT)
-        stream.extend(doc)
-    piece = T - 1
-    return [[EOT] + stream[k:k + piece] for k in range(0, len(stream) - piece + 1, piece)]
+    """SAELens's concat_and_batch_sequences with begin_batch_token_id = sequence_separator_token_id = 50256: each
+    window is 50256 then T−1 tokens of the documents joined with 50256; an empty document adds nothing; no 50256 is
+    added before a token that already is one, so a document ending exactly at a window's end starts the next window
+    without a separator; the last partial window is dropped."""
+    out, window = [], []
+    for doc in token_docs:
+        offset = 0
+        if window and doc and doc[0] != EOT:
+            window.append(EOT)
+            if len(window) == T:
+                out.append(window)
+                window = []
+        while offset < len(doc):
+            if not window and doc[offset] != EOT:
+                window.append(EOT)
+            take = min(T - len(window), len(doc) - offset)
+            window.extend(doc[offset:offset + take])
+            offset += take
+            if len(window) == T:
+                out.append(window)
+                window = []
+    return out
 
 
 # ---------------------------------------------------------------- model
@@ -292,7 +299,7 @@ splice, top-activating tokens, feature cards) means something out of the box on 
 | weights | float16 (`model.safetensors`, keys without the `transformer.` prefix) |
 | corpus | the Python 3.11 documentation sources, Debian's `python3.11-doc` {card.get("corpus_package", "")} (`/usr/share/doc/python3.11/html/_sources`, reStructuredText) |
 | split | by file: sha256 of the path under `_sources` mod 20 = 0 is validation ({card["validation_files"]} files), the rest training ({card["train_files"]} files, {train_tokens:,} tokens in windows) |
-| windows | nsae's pinned rule: documents (blank-line separated) joined with `<\\|endoftext\\|>`, cut into {card["context"] - 1}-token pieces each prefixed with `<\\|endoftext\\|>` |
+| windows | nsae's pinned rule (design §5, SAELens's `concat_and_batch_sequences`): one document per file, documents joined with `<\\|endoftext\\|>`, each window `<\\|endoftext\\|>` then {card["context"] - 1} tokens, no separator right after a window's BOS |
 | training | {card["steps"]} AdamW steps (betas 0.9/0.95, weight decay 0.1, peak lr {card["lr"]}, 100 warm-up steps, cosine to 10%, gradient clip 1.0), batch {card["batch"]} windows, seed {card["seed"]}, torch {card["torch"]} on {card["threads"]} CPU threads, {card["minutes"]} minutes of wall clock |
 | tokens seen | {card["tokens_seen"]:,} (about {card["tokens_seen"] / train_tokens:.2f} epochs) |
 | train CE | {card["train_ce"]:.4f} nats/token (first {card["validation_windows"]} training windows) |

@@ -16,6 +16,7 @@ final class ModelObject: SessionObject {
         let c = model.config
         return "GPT-2 \(model.name): \(c.nLayer) layers, d_model \(c.nEmbd), \(c.nHead) heads, context \(c.nPositions)"
             + (model.tokenizer == nil ? ", no tokenizer" : "")
+            + (model.processing == .none ? "" : ", processing=\(model.processing.rawValue)")
     }
     var descriptionTable: Table {
         let c = model.config
@@ -25,6 +26,7 @@ final class ModelObject: SessionObject {
             [.text("heads"), .number(Double(c.nHead))], [.text("context"), .number(Double(c.nPositions))],
             [.text("vocabulary"), .number(Double(c.vocabSize))],
             [.text("tokenizer"), .bool(model.tokenizer != nil)],
+            [.text("processing"), .text(model.processing.rawValue)],
         ])
     }
     var json: JSON {
@@ -43,12 +45,12 @@ final class CorpusObject: SessionObject {
     var typeName: String { "corpus" }
     var kindName: String {
         switch corpus.kind {
-        case .text: return "text file"
+        case .text: return "text file, split=\(corpus.split?.rawValue ?? "blank")"
         case .jsonl(let field): return "jsonl, field \"\(field)\""
-        case .folder: return "folder of .txt"
+        case .folder: return "folder of .txt, split=\(corpus.split?.rawValue ?? "file")"
         }
     }
-    var summary: String { "\(corpus.path) (\(kindName))" }
+    var summary: String { "\(corpus.path) (\(kindName)\(corpus.specialTokens ? ", special=true" : ""))" }
     var descriptionTable: Table {
         Table(columns: ["property", "value"], rows: [[.text("path"), .text(corpus.path)], [.text("kind"), .text(kindName)]])
     }
@@ -88,7 +90,16 @@ final class SAEObject: SessionObject, SaveableObject {
     var store: StoreObject?
     var reader: ShuffledBatchReader?
     var lastEval: [LayerMetrics]?
-    init(group: SAEGroup, store: StoreObject?) { self.group = group; self.store = store }
+    /// The cfg's `model_from_pretrained_kwargs` flags of a loaded SAELens SAE (kept, and written back on save).
+    var loadedModelKwargs: [String: Bool]?
+    init(group: SAEGroup, store: StoreObject?, modelKwargs: [String: Bool]? = nil) {
+        self.group = group; self.store = store; self.loadedModelKwargs = modelKwargs
+    }
+
+    /// The model processing the SAE expects: its cfg's, or that of the store it was trained on.
+    var modelFromPretrainedKwargs: [String: Bool]? {
+        loadedModelKwargs ?? store.flatMap { Engines.processing(of: $0.store) }?.flags
+    }
 
     var typeName: String { "sae" }
     var architecture: String { group.saes.first?.config.architecture.rawValue ?? "?" }
@@ -118,6 +129,7 @@ final class SAEObject: SessionObject, SaveableObject {
 
     func save(to path: String, call: Call) throws {
         try SAELensIO.save(group, to: path)
+        if let kwargs = modelFromPretrainedKwargs { try Engines.writeModelFromPretrainedKwargs(kwargs, under: path) }
     }
 }
 

@@ -7,10 +7,10 @@ import Tensor
 // load (all kinds), tokenize, run: thin adapters over GPT2, Activations and SAE.
 
 extension Engines {
-    static func loadModel(_ path: String, call: Call) throws -> Value {
+    static func loadModel(_ path: String, processing: WeightProcessing, call: Call) throws -> Value {
         let resolved = path == "builtin" ? try builtinModelPath(call) : path
         let model: GPT2Model
-        do { model = try GPT2Model.load(path: resolved) } catch {
+        do { model = try GPT2Model.load(path: resolved, processing: processing) } catch {
             throw call.error(atArgument: 1, "cannot load GPT-2 from `\(resolved)`: \(error)")
         }
         return .object(ModelObject(model: model, path: resolved))
@@ -51,8 +51,12 @@ extension Engines {
         return candidates.filter { seen.insert($0).inserted }
     }
 
-    static func loadCorpus(_ path: String, field: String, call: Call) throws -> Value {
-        do { return .object(CorpusObject(corpus: try Corpus(path: path, jsonField: field))) } catch {
+    static func loadCorpus(_ path: String, field: String, split: Corpus.Split?, special: Bool, call: Call) throws -> Value {
+        do {
+            var corpus = try Corpus(path: path, jsonField: field, split: split)
+            corpus.specialTokens = special
+            return .object(CorpusObject(corpus: corpus))
+        } catch {
             throw call.error(atArgument: 1, "cannot load the corpus `\(path)`: \(error)")
         }
     }
@@ -72,7 +76,9 @@ extension Engines {
     }
 
     static func loadSAE(_ path: String, call: Call) throws -> Value {
-        do { return .object(SAEObject(group: try SAELensIO.load(path), store: nil)) } catch {
+        do {
+            return .object(SAEObject(group: try SAELensIO.load(path), store: nil, modelKwargs: modelFromPretrainedKwargs(saeFolder: path)))
+        } catch {
             throw call.error(atArgument: 1, "cannot load an SAE group from `\(path)`: \(error)")
         }
     }
@@ -88,7 +94,7 @@ extension Engines {
         let model = try call.object(0, as: ModelObject.self)
         guard case .string(let text) = call.arguments[1] else { throw call.error(atArgument: 1, "expected a string") }
         let tokenizer = try tokenizer(of: model, call)
-        let ids = tokenizer.encode(text)
+        let ids = tokenizer.encode(text, special: call.bool("special") ?? false)
         return .table(Table(columns: ["position", "id", "token"], rows: ids.enumerated().map { i, id in
             [.number(Double(i)), .number(Double(id)), .text(tokenizer.tokenString(id))]
         }))
@@ -100,7 +106,7 @@ extension Engines {
         let tokenizer = try tokenizer(of: model, call)
         let k = call.integer("top") ?? 5
         guard k >= 1 else { throw call.error(atOption: "top", "top must be at least 1, found \(k)") }
-        var ids = tokenizer.encode(text)
+        var ids = tokenizer.encode(text, special: call.bool("special") ?? false)
         if call.bool("bos") ?? true { ids.insert(Tokenizer.endOfText, at: 0) }
         guard !ids.isEmpty else { throw call.error(atArgument: 1, "the text has no tokens; give some text or bos=true") }
         let limit = model.model.config.nPositions

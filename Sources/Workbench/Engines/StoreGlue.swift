@@ -43,14 +43,30 @@ extension Engines {
         let corpus = try call.object(1, as: CorpusObject.self)
         let out = try requiredString(call, "out")
         let nLayer = model.model.config.nLayer
-        let layers = call.layers("layers") ?? Array(0..<nLayer)
-        if let bad = layers.first(where: { $0 >= nLayer }) {
-            throw call.error(atOption: "layers", "layer \(bad) does not exist: the model has layers 0..\(nLayer - 1)")
-        }
-        var options = Harvester.Options(layers: layers)
-        if case .string(let hook)? = call.option("hook") {
-            guard let kind = HookPoint.Kind(rawValue: hook) else { throw call.error(atOption: "hook", "unknown hook kind \(hook)") }
+        var options = Harvester.Options(layers: [])
+        let hook = call.string("hook") ?? "mlp_out"
+        if HookPoint.namesItsLayer(hook) {
+            let point: HookPoint
+            do { point = try HookPoint.parse(hook, nLayer: nLayer) } catch { throw call.error(atOption: "hook", "\(error)") }
+            switch point {
+            case .block(let layer, let kind):
+                if let given = call.layers("layers"), given != [layer] {
+                    throw call.error(atOption: "layers", "hook=\(hook) names layer \(layer) itself; drop layers= or give the name within the block (hook=\(kind.rawValue) layers=…)")
+                }
+                options.kind = kind; options.layers = [layer]
+            default:
+                if call.has("layers") { throw call.error(atOption: "layers", "\(point.name) is not in a block; drop layers=") }
+                options.modelHook = point
+            }
+        } else {
+            guard let kind = HookPoint.Kind(name: hook) else {
+                throw call.error(atOption: "hook", "unknown hook `\(hook)`; within a block: \(HookPoint.Kind.allCases.map(\.rawValue).joined(separator: ", ")) (or resid_pre, attn_out, resid_mid, mlp_out, resid_post); or a full name such as blocks.0.attn.hook_z, or hook_embed, hook_pos_embed, ln_final.hook_scale, ln_final.hook_normalized")
+            }
             options.kind = kind
+            options.layers = call.layers("layers") ?? Array(0..<nLayer)
+            if let bad = options.layers.first(where: { $0 >= nLayer }) {
+                throw call.error(atOption: "layers", "layer \(bad) does not exist: the model has layers 0..\(nLayer - 1)")
+            }
         }
         options.contextLength = try positive(call, "context", default: 128)
         guard options.contextLength <= model.model.config.nPositions else {
@@ -63,8 +79,6 @@ extension Engines {
         options.batchSize = try positive(call, "batch", default: 8)
         if case .string(let dtype)? = call.option("dtype") { options.dtype = dtype == "f16" ? .f16 : .f32 }
         options.overwrite = call.bool("overwrite") ?? false
-        try checkStoreFits(call, tokens: options.maxTokens!, dims: Array(repeating: model.model.config.nEmbd, count: layers.count),
-                           bytesEach: options.dtype == .f16 ? 2 : 4, at: out)
         let context = call.work("harvest")
         defer { call.finish(context) }
         let store = try Harvester.harvest(model: model.model, corpus: corpus.corpus, to: out, options: options, context: context)

@@ -31,6 +31,7 @@ extension Engines {
     static func topQuery(_ call: Call, featureOption: String) throws -> TopQuery {
         let object = try call.object(0, as: SAEObject.self)
         let store = try call.object(1, as: StoreObject.self).store
+        if let processing = processing(of: store) { try checkProcessing(object, against: processing, what: "the store", call: call) }
         let index = try saeIndex(object, call)
         let sae = object.group[index]
         let feature = try featureIndex(sae, call, option: featureOption)
@@ -89,5 +90,34 @@ extension Engines {
             call.display(.table(logitTable(try LogitLens.compute(model: model.model, sae: query.sae, feature: query.feature, k: 10))))
         }
         return .table(Table(title: "top activations", columns: topColumns, rows: query.rows))
+    }
+}
+
+extension Engines {
+    /// The SAE's encoder, through its public API only (one place to adapt when SAE architectures change).
+    static func saeEncoder(_ sae: SAE) -> (Matrix) throws -> Matrix { { try sae.encode($0) } }
+
+    static func encodeCodes(_ call: Call) throws -> Value {
+        let object = try call.object(0, as: SAEObject.self)
+        let store = try call.object(1, as: StoreObject.self).store
+        let out = try requiredString(call, "out")
+        if let processing = processing(of: store) { try checkProcessing(object, against: processing, what: "the store", call: call) }
+        let index = try saeIndex(object, call)
+        let sae = object.group[index]
+        let hook = try hookIndices(object, store, call, argument: 1)[index]
+        let tokens = call.has("tokens") ? try positive(call, "tokens", default: 1) : nil
+        let context = call.work("encode")
+        defer { call.finish(context) }
+        let summary: CodesExport.Summary
+        do {
+            summary = try CodesExport.write(store: store, hook: hook, dSAE: sae.dSAE, maxTokens: tokens, to: out,
+                                            context: context, encode: saeEncoder(sae))
+        } catch let error as ActivationsError {
+            throw call.error(atOption: "out", "\(error)")
+        }
+        return .table(Table(columns: ["layer", "hook", "rows", "nonzeros", "mean_l0", "path"], rows: [[
+            .number(Double(object.group.layers[index])), .text(store.hooks[hook].name), .number(Double(summary.rows)),
+            .number(Double(summary.nonZeros)), .number(Double(summary.nonZeros) / Double(summary.rows)), .text(out),
+        ]]))
     }
 }

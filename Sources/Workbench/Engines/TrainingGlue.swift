@@ -185,11 +185,16 @@ extension Engines {
         guard tokens >= contextLength else {
             throw call.error(atOption: "tokens", "tokens=\(tokens) is less than one context window of \(contextLength)")
         }
-        for (i, s) in sae.group.saes.enumerated() where s.dIn != model.model.config.nEmbd {
-            throw call.error(atArgument: 0, "the SAE of layer \(sae.group.layers[i]) takes d_in \(s.dIn) but the model's width is \(model.model.config.nEmbd)")
+        for (i, s) in sae.group.saes.enumerated() {
+            let hook = s.config.hookName.flatMap { try? HookPoint.parse($0) }
+            let width = hook?.width(model.model.config, seqLen: contextLength) ?? model.model.config.nEmbd
+            guard s.dIn == width else {
+                throw call.error(atArgument: 0, "the SAE of layer \(sae.group.layers[i]) takes d_in \(s.dIn) but the model's \(hook?.name ?? "residual stream") is \(width) wide")
+            }
         }
+        try checkProcessing(sae, against: model.model.processing, what: "the model", call: call)
         var windows = try ContextWindows(corpus: corpus.corpus, contextLength: contextLength, maxTokens: tokens,
-                                         tokenize: { tokenizer.encode($0) })
+                                         tokenize: { [special = corpus.corpus.specialTokens] in tokenizer.encode($0, special: special) })
         let all = try windows.all()
         guard !all.isEmpty else { throw call.error(atArgument: 2, "the corpus has fewer than \(contextLength) tokens: no full window") }
         let context = call.work("splice")

@@ -125,7 +125,11 @@ struct Lexer {
         default:
             if isDigit(c) { return try lexNumber(start) }
             if isNameStart(c) {
-                while let d = peek(), isNameContinue(d) { index += 1 }
+                // A dot joins name parts (`attn.hook_z`, `blocks.5.hook_mlp_out`, TransformerLens hook names);
+                // `..` still ends the name (a range `a..b`).
+                while let d = peek(), isNameContinue(d) || (d == UInt8(ascii: ".") && peek(1).map(isNameContinue) == true) {
+                    index += 1
+                }
                 return Token(kind: .name(String(decoding: bytes[start.offset..<index], as: UTF8.self)), start: start)
             }
             throw LanguageError(start, "unexpected character `\(character(at: index))`; expected a value, a name or `=`")

@@ -57,7 +57,7 @@ extension Session {
 
     private func candidates(for kind: ParameterKind) -> [String] {
         switch kind {
-        case .word(let choices), .pathOrWord(let choices): return choices
+        case .word(let choices), .pathOrWord(let choices), .hookName(let choices): return choices
         case .verbName: return verbNames
         case .object(let type): return boundNames.filter { value(named: $0)?.typeName == type }
         case .value, .number, .integer, .string, .layers, .numbers: return boundNames

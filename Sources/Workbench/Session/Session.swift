@@ -206,6 +206,10 @@ public final class Session: Interpreter {
             if case .string(let word) = expression.value, choices.contains(word) { return .string(word) }
             if case .pathOrWord = kind { throw fail("a path in double quotes or one of \(choices.joined(separator: ", "))") }
             throw fail("one of \(choices.joined(separator: ", "))")
+        case .hookName:
+            if case .name(let word) = expression.value { return .string(word) }
+            if case .string(let word) = expression.value { return .string(word) }
+            throw fail("a hook name")
         case .column:
             if case .name(let word) = expression.value { return .string(word) }
             if case .string(let word) = expression.value { return .string(word) }

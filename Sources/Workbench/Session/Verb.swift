@@ -25,6 +25,9 @@ public enum ParameterKind: Sendable, Equatable {
     case verbName
     /// A table column, written as a bare name (`x=step`) or a string (`x="mse_term"`).
     case column
+    /// A hook point, written as a bare name (`mlp_out`, `attn.hook_z`, `blocks.5.hook_resid_pre`) or a string;
+    /// the verb parses it with GPT2's HookPoint. `choices` are offered by completion.
+    case hookName([String])
 
     var placeholder: String {
         switch self {
@@ -40,6 +43,7 @@ public enum ParameterKind: Sendable, Equatable {
         case .value: return "VALUE"
         case .verbName: return "VERB"
         case .column: return "COLUMN"
+        case .hookName: return "HOOK"
         }
     }
 }

@@ -1,7 +1,22 @@
-// Verbs over activation stores: harvest, synth, stats, top, feature.
+// Verbs over activation stores: harvest, synth, stats, top, feature, encode.
+import GPT2
 
 enum DataVerbs {
-    static var all: [Verb] { [harvest, synth, stats, top, feature] }
+    static var all: [Verb] { [harvest, synth, stats, top, feature, encode] }
+
+    static let encode = Verb(
+        "encode", summary: "write an SAE's per-token codes over a store as a sparse matrix (CSR in safetensors, for numpy/scipy/PyTorch)",
+        usage: "encode SAE STORE layer=L [tokens=N] out=\"PATH.safetensors\"",
+        example: "encode norm acts layer=5 tokens=100k out=\"codes.safetensors\"",
+        positionals: [.required("SAE", .object("sae"), "an SAE group"), .required("STORE", .object("store"), "an activation store")],
+        options: [
+            .optional("layer", .integer, "the layer (required)"),
+            .optional("tokens", .integer, default: "whole store", "encode the first N non-BOS tokens"),
+            .optional("out", .string, "the .safetensors file to write (required): row_offsets I64 [N+1], feature I32, value F32 (CSR), token_ids, positions, document_index I32 [N], store_row I64 [N]"),
+            .optional("strict", .bool, default: "false", "refuse, instead of warning, when the SAE's model_from_pretrained_kwargs and the store's model processing differ"),
+        ],
+        unavailable: EngineStatus.activations
+    ) { call in try Engines.encodeCodes(call) }
 
     static let harvest = Verb(
         "harvest", summary: "run the model over a corpus and store activations at a hook point (shows progress)",
@@ -10,7 +25,9 @@ enum DataVerbs {
         positionals: [.required("MODEL", .object("model"), "a loaded model"),
                       .required("CORPUS", .object("corpus"), "a loaded corpus")],
         options: [
-            .optional("hook", .word(["resid_pre", "attn_out", "resid_mid", "mlp_out", "resid_post"]), default: "mlp_out", "the hook point in each block"),
+            .optional("hook", .hookName(HookPoint.Kind.allCases.map { $0.shortName ?? $0.rawValue } + ["hook_embed", "hook_pos_embed", "ln_final.hook_normalized"]),
+                      default: "mlp_out",
+                      "a TransformerLens hook name: within a block (`attn.hook_z`, `mlp.hook_post`, `ln2.hook_normalized`, or the short forms resid_pre, attn_out, resid_mid, mlp_out, resid_post) at layers=, a full name (`blocks.5.attn.hook_z`), or hook_embed, hook_pos_embed, ln_final.hook_scale, ln_final.hook_normalized; stored at its own width"),
             .optional("layers", .layers, default: "all layers", "the blocks to capture"),
             .optional("tokens", .integer, default: "1M", "how many tokens to harvest (whole context windows)"),
             .optional("context", .integer, default: "128", "context window length T (each window starts with BOS)"),
@@ -58,6 +75,7 @@ enum DataVerbs {
             .optional("context", .integer, default: "8", "tokens of context on each side"),
             .optional("tokens", .integer, default: "whole store", "scan at most this many tokens"),
             .optional("model", .object("model"), default: "any loaded model", "the model whose tokenizer shows the tokens"),
+            .optional("strict", .bool, default: "false", "refuse, instead of warning, when the SAE's model_from_pretrained_kwargs and the store's model processing differ"),
         ],
         unavailable: EngineStatus.topK
     ) { call in try Engines.top(call) }
@@ -70,6 +88,7 @@ enum DataVerbs {
             .optional("layer", .integer, "the layer (required)"),
             .optional("id", .integer, "the feature index (required)"),
             .optional("model", .object("model"), "a model, for the logit lens"),
+            .optional("strict", .bool, default: "false", "refuse, instead of warning, when the SAE's model_from_pretrained_kwargs and the store's model processing differ"),
             .optional("k", .integer, default: "20", "how many top contexts"),
             .optional("context", .integer, default: "8", "tokens of context on each side"),
             .optional("tokens", .integer, default: "whole store", "scan at most this many tokens"),

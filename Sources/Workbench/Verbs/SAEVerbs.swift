@@ -55,7 +55,8 @@ enum SAEVerbs {
         positionals: [.required("SAE", .object("sae"), "the SAE group"), .required("MODEL", .object("model"), "the model"),
                       .required("CORPUS", .object("corpus"), "the text")],
         options: [.optional("tokens", .integer, default: "10k", "tokens to evaluate"),
-                  .optional("context", .integer, default: "the store's context", "context window length")],
+                  .optional("context", .integer, default: "the store's context", "context window length"),
+                  .optional("strict", .bool, default: "false", "refuse, instead of warning, when the SAE's model_from_pretrained_kwargs and the model's processing differ")],
         unavailable: EngineStatus.splice
     ) { call in try Engines.splice(call) }
 
