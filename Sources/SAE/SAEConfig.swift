@@ -2,14 +2,6 @@
 // (see ../shared/design/nsae.md §3 and the study-replication notes in ../shared/reference/sae-anchors.md §1, §7).
 import Foundation
 
-/// The architectures the registry knows.
-public enum SAEArchitecture: String, Codable, Sendable, CaseIterable {
-    /// c = ReLU(W_e(x − b_d) + b_e), x′ = W_d c + b_d, unit-norm decoder columns, loss α‖c‖₁ + ‖x′ − x‖².
-    case relu
-    /// c = tanh(ReLU(W_e(x − b_d) + b_e + ε)), ε ~ N(0, σ²), W_d free, loss β‖c‖₁ + ‖x′ − x‖², β = α·mean‖x‖².
-    case nsae
-}
-
 /// When the NSAE's pre-activation noise is applied. The study's code applied it always, also when evaluating.
 public enum NoiseMode: String, Codable, Sendable, CaseIterable { case train, always }
 
@@ -45,6 +37,9 @@ public struct SAEConfig: Codable, Sendable, Equatable {
     public var hookName: String?
     public var hookLayer: Int?
     public var modelName: String?
+    /// The architecture's own numeric options by name (TopK's k, JumpReLU's bandwidth, …), defaults filled in by
+    /// the architecture; empty for relu and nsae, whose options are the fields above.
+    public var options: [String: Double] = [:]
 
     public init(architecture: SAEArchitecture, dIn: Int, dSAE: Int, alpha: Float, sigma: Float = 1,
                 noise: NoiseMode = .train, mse: MSEMode = .sum, beta: BetaMode = .batch, layerMeanNorm: Float? = nil,
@@ -54,21 +49,57 @@ public struct SAEConfig: Codable, Sendable, Equatable {
         self.hookName = hookName; self.hookLayer = hookLayer; self.modelName = modelName
     }
 
+    enum CodingKeys: String, CodingKey {
+        case architecture, dIn, dSAE, alpha, sigma, noise, mse, beta, layerMeanNorm, seed, hookName, hookLayer, modelName, options
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        architecture = try c.decode(SAEArchitecture.self, forKey: .architecture)
+        dIn = try c.decode(Int.self, forKey: .dIn); dSAE = try c.decode(Int.self, forKey: .dSAE)
+        alpha = try c.decode(Float.self, forKey: .alpha); sigma = try c.decode(Float.self, forKey: .sigma)
+        noise = try c.decode(NoiseMode.self, forKey: .noise); mse = try c.decode(MSEMode.self, forKey: .mse)
+        beta = try c.decode(BetaMode.self, forKey: .beta)
+        layerMeanNorm = try c.decodeIfPresent(Float.self, forKey: .layerMeanNorm)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+        hookName = try c.decodeIfPresent(String.self, forKey: .hookName)
+        hookLayer = try c.decodeIfPresent(Int.self, forKey: .hookLayer)
+        modelName = try c.decodeIfPresent(String.self, forKey: .modelName)
+        // Checkpoints written before architectures had options of their own have none.
+        options = try c.decodeIfPresent([String: Double].self, forKey: .options) ?? [:]
+    }
+
     /// Throws a message naming the bad field.
     public func validate() throws {
         guard dIn > 0 else { throw SAEError("SAE config: dIn must be positive, got \(dIn)") }
         guard dSAE > 0 else { throw SAEError("SAE config: dSAE must be positive, got \(dSAE)") }
-        guard alpha.isFinite, alpha >= 0 else { throw SAEError("SAE config: alpha must be finite and ≥ 0, got \(alpha)") }
-        if architecture == .nsae {
-            guard sigma.isFinite, sigma >= 0 else { throw SAEError("SAE config: sigma must be finite and ≥ 0, got \(sigma)") }
-            if beta == .layer {
-                guard let n = layerMeanNorm, n.isFinite, n > 0 else {
-                    throw SAEError("SAE config: beta=layer needs a positive layerMeanNorm (the layer's mean ‖x‖)")
-                }
-            }
+        guard dIn.multipliedReportingOverflow(by: dSAE).overflow == false, dIn * dSAE <= 1 << 40 else {
+            throw SAEError("SAE config: d_in × d_sae = \(dIn) × \(dSAE) is too large")
         }
+        guard alpha.isFinite, alpha >= 0 else { throw SAEError("SAE config: alpha must be finite and ≥ 0, got \(alpha)") }
+        for (name, value) in options where !value.isFinite {
+            throw SAEError("SAE config: option \(name) must be finite, got \(value)")
+        }
+        try architecture.kind.validate(self)
+    }
+
+    /// The value of one of the architecture's own options (defaults are filled in when the SAE is made).
+    func option(_ name: String) -> Double {
+        guard let v = options[name] else { preconditionFailure("\(architecture) option \(name) has no value (defaults not applied)") }
+        return v
     }
 
     /// Whether the noise is on when the SAE is used outside training (evaluation, splicing, top-k).
-    public var noiseInEvaluation: Bool { architecture == .nsae && noise == .always && sigma > 0 }
+    public var noiseInEvaluation: Bool { architecture.kind.noiseSigma(self, training: false) != nil }
+}
+
+extension SAEConfig {
+    /// alpha, the option every L1-penalised architecture has.
+    mutating func setCommonL1Option(_ option: String, _ value: SAEOptionSetting) throws {
+        guard option == "alpha", case .number(let v) = value else {
+            throw SAEError("\(architecture) has no option \(option)")
+        }
+        guard v.isFinite, v >= 0 else { throw SAEError("alpha must be ≥ 0, got \(v)") }
+        alpha = Float(v)
+    }
 }

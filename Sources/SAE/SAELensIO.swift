@@ -30,17 +30,12 @@ public enum SAELensIO {
     public static func save(_ sae: SAE, to folder: String) throws {
         let c = sae.config
         var cfg: [String: Any] = [
-            "architecture": c.architecture == .relu ? "standard" : "nsae",
+            "architecture": c.architecture.saelensName,
             "d_in": c.dIn, "d_sae": c.dSAE, "dtype": "float32", "device": "cpu",
             "apply_b_dec_to_input": true, "normalize_activations": "none",
             "alpha": Double(c.alpha), "l1_coefficient": Double(c.alpha), "mse": c.mse.rawValue, "seed": c.seed,
         ]
-        if c.architecture == .nsae {
-            cfg["noise_sigma"] = Double(c.sigma)
-            cfg["noise_mode"] = c.noise.rawValue
-            cfg["beta_mode"] = c.beta.rawValue
-            if let n = c.layerMeanNorm { cfg["layer_mean_norm"] = Double(n) }
-        }
+        cfg.merge(c.architecture.kind.saelensFields(c)) { _, new in new }
         var metadata: [String: Any] = [:]
         if let h = c.hookName { cfg["hook_name"] = h; metadata["hook_name"] = h }
         if let l = c.hookLayer { cfg["hook_layer"] = l; metadata["hook_layer"] = l }
