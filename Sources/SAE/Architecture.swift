@@ -79,12 +79,17 @@ public struct SAELensConfigFields {
     public let path: String
     public let fields: [String: Any]
     public let metadata: [String: Any]
+    /// The key as the file spells it, for fields read under SAELens 6's name (activation_fn_str → activation_fn).
+    public var spelledAs: [String: String] = [:]
+    public init(path: String, fields: [String: Any], metadata: [String: Any], spelledAs: [String: String] = [:]) {
+        self.path = path; self.fields = fields; self.metadata = metadata; self.spelledAs = spelledAs
+    }
     public func value(_ key: String) -> Any? { fields[key] ?? metadata[key] }
     public func string(_ key: String) -> String? { value(key) as? String }
 
     /// An error naming the file, field and value.
     public func refuse(_ key: String, _ why: String) -> SAEError {
-        SAEError("load sae: \(path): \(key) = \(describe(value(key))) \(why)")
+        SAEError("load sae: \(path): \(spelledAs[key] ?? key) = \(describe(value(key))) \(why)")
     }
 
     /// A float field, refused when present but not a finite number.

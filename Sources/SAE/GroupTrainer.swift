@@ -71,6 +71,9 @@ public struct GroupTrainer: Sendable {
         for (i, (d, sae)) in zip(source.dims, group.saes).enumerated() where d != sae.dIn {
             throw SAEError("train: layer \(group.layers[i]) activations have d = \(d) but its SAE has d_in = \(sae.dIn)")
         }
+        for (i, sae) in group.saes.enumerated() where sae.config.normalization.transformsRows {
+            throw SAEError("train: the SAE of layer \(group.layers[i]) normalizes its inputs (normalize_activations = \(sae.config.normalization.rawValue)); nsae evaluates such SAEs but does not train them")
+        }
         let sharedPre = Scratch<Float>()   // [B, m] is the largest buffer; layers run one after another
         let workspaces = group.saes.map { StepWorkspace(dIn: $0.dIn, dSAE: $0.dSAE, sharedPre: sharedPre) }
         var window = group.saes.map { WindowStats(features: $0.dSAE) }

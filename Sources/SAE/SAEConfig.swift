@@ -12,6 +12,20 @@ public enum MSEMode: String, Codable, Sendable, CaseIterable { case sum, mean }
 /// per-layer constant fixed for the run (e.g. the activation store's mean norm for that layer).
 public enum BetaMode: String, Codable, Sendable, CaseIterable { case batch, layer }
 
+/// SAELens's `normalize_activations`, applied as SAELens applies it to a folder loaded from disk: `none` and
+/// `expected_average_only_in` leave x as it is (SAELens folds that scale only for a pretrained release whose
+/// factor it knows), `constant_norm_rescale` encodes x·√d/‖x‖ and scales the output back, `layer_norm` encodes
+/// (x − mean)/(std + 1e-5) (std with Bessel's correction, as torch) and maps the output back.
+public enum InputNormalization: String, Codable, Sendable, CaseIterable {
+    case none
+    case expectedAverageOnlyIn = "expected_average_only_in"
+    case constantNormRescale = "constant_norm_rescale"
+    case layerNorm = "layer_norm"
+
+    /// Whether the SAE sees a per-row transformed x (and its output is transformed back).
+    public var transformsRows: Bool { self == .constantNormRescale || self == .layerNorm }
+}
+
 public struct SAEError: Error, CustomStringConvertible, LocalizedError, Sendable, Equatable {
     public let message: String
     public init(_ message: String) { self.message = message }
@@ -40,6 +54,8 @@ public struct SAEConfig: Codable, Sendable, Equatable {
     /// The architecture's own numeric options by name (TopK's k, JumpReLU's bandwidth, …), defaults filled in by
     /// the architecture; empty for relu and nsae, whose options are the fields above.
     public var options: [String: Double] = [:]
+    /// How inputs are normalized before encoding (from a SAELens folder; nsae trains with `none`).
+    public var normalization: InputNormalization = .none
 
     public init(architecture: SAEArchitecture, dIn: Int, dSAE: Int, alpha: Float, sigma: Float = 1,
                 noise: NoiseMode = .train, mse: MSEMode = .sum, beta: BetaMode = .batch, layerMeanNorm: Float? = nil,
@@ -51,6 +67,7 @@ public struct SAEConfig: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case architecture, dIn, dSAE, alpha, sigma, noise, mse, beta, layerMeanNorm, seed, hookName, hookLayer, modelName, options
+        case normalization
     }
 
     public init(from decoder: Decoder) throws {
@@ -67,6 +84,7 @@ public struct SAEConfig: Codable, Sendable, Equatable {
         modelName = try c.decodeIfPresent(String.self, forKey: .modelName)
         // Checkpoints written before architectures had options of their own have none.
         options = try c.decodeIfPresent([String: Double].self, forKey: .options) ?? [:]
+        normalization = try c.decodeIfPresent(InputNormalization.self, forKey: .normalization) ?? .none
     }
 
     /// Throws a message naming the bad field.

@@ -184,6 +184,9 @@ public final class SAE: SparseAutoencoder, @unchecked Sendable {
     }
 
     public func decode(_ c: Matrix) throws -> Matrix {
+        guard !config.normalization.transformsRows else {
+            throw SAEError("decode: this SAE normalizes its inputs (normalize_activations = \(config.normalization.rawValue)), so its output depends on the input rows; use reconstruct")
+        }
         guard c.cols == dSAE else { throw SAEError("decode: codes have \(c.cols) columns but this SAE has d_sae = \(dSAE)") }
         var out = Matrix(rows: c.rows, cols: dIn)
         let n = dIn, m = dSAE
@@ -202,7 +205,14 @@ public final class SAE: SparseAutoencoder, @unchecked Sendable {
         return out
     }
 
-    public func reconstruct(_ x: Matrix) throws -> Matrix { try decode(try encode(x)) }
+    public func reconstruct(_ x: Matrix) throws -> Matrix {
+        guard config.normalization.transformsRows else { return try decode(try encode(x)) }
+        try checkInput(x, "reconstruct")
+        let ws = StepWorkspace(dIn: dIn, dSAE: dSAE)
+        var rng = RNG(seed: config.seed &+ 0x5EED)
+        ws.forward(self, x: x, noiseSeed: config.noiseInEvaluation ? rng.next() : nil, step: 0, denseCodes: false, needGradients: false)
+        return Matrix(rows: x.rows, cols: dIn, data: ws.recon.array(x.rows * dIn))
+    }
 
     /// The codes alone, with the architecture's evaluation-time activation and no reconstruction (`encode` also
     /// decodes, as its workspace serves training): what `top`, `feature` and `features` scan. Nil when evaluation
@@ -222,8 +232,16 @@ public final class SAE: SparseAutoencoder, @unchecked Sendable {
         var out = Matrix(rows: B, cols: m)
         guard B > 0 else { return out }
         var centred = x
+        let normalization = config.normalization
         centred.data.withUnsafeMutableBufferPointer { p in
-            for r in 0..<B { for i in 0..<n { p[r * n + i] -= b_dec[i] } }
+            for r in 0..<B {
+                let row = p.baseAddress! + r * n
+                if normalization.transformsRows {
+                    let (shift, scale) = InputNormalizer.rowParameters(normalization, row, n, norm: Vec.dot(row, row, n).squareRoot())
+                    for i in 0..<n { row[i] = (row[i] - shift) * scale }
+                }
+                for i in 0..<n { row[i] -= b_dec[i] }
+            }
         }
         let feature = UnsafeMutablePointer<Int32>.allocate(capacity: m), value = UnsafeMutablePointer<Float>.allocate(capacity: m)
         defer { feature.deallocate(); value.deallocate() }

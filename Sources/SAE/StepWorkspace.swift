@@ -86,6 +86,9 @@ final class StepWorkspace {
     let recon = Scratch<Float>()
     let dx = Scratch<Float>()
     let inputNorms = Scratch<Float>()
+    /// Per-row input normalization x ↦ (x − shift)·scale, when the SAE normalizes its inputs.
+    let rowShift = Scratch<Float>()
+    let rowScale = Scratch<Float>()
     let rowSquaredError = Scratch<Double>()
     // Active entries, row-major.
     let rowStart = Scratch<Int>()
@@ -149,12 +152,21 @@ final class StepWorkspace {
         guard B > 0 else { terms = LossTerms(); nnz = 0; return }
         let workers = min(Parallel.workers(forWork: B * n * 4), max(1, B / 8))
         let xcP = xc.base, normsP = inputNorms.base
+        let normalization = sae.config.normalization
+        if normalization.transformsRows { rowShift.ensure(B); rowScale.ensure(B) }
+        let shiftP = rowShift.base, scaleP = rowScale.base
         sae.b_dec.withUnsafeBufferPointer { bdec in
             Parallel.run(workers) { w in
                 for b in Parallel.slice(B, part: w, of: workers) {
                     let xr = x + b * n, xcr = xcP + b * n
-                    for i in 0..<n { xcr[i] = xr[i] - bdec[i] }
                     normsP[b] = Vec.dot(xr, xr, n).squareRoot()
+                    if normalization.transformsRows {
+                        let (shift, scale) = InputNormalizer.rowParameters(normalization, xr, n, norm: normsP[b])
+                        shiftP[b] = shift; scaleP[b] = scale
+                        for i in 0..<n { xcr[i] = (xr[i] - shift) * scale - bdec[i] }
+                    } else {
+                        for i in 0..<n { xcr[i] = xr[i] - bdec[i] }
+                    }
                 }
             }
         }
@@ -254,6 +266,8 @@ final class StepWorkspace {
         let gradScale = Float(config.mse == .mean ? 2.0 / (Double(B) * Double(n)) : 2.0 / Double(B))
         let l1Grad = Float(beta / Double(B))
         let reconP = recon.base, dxP = dx.base, sqP = rowSquaredError.base
+        let denormalize = config.normalization.transformsRows
+        let shiftP = rowShift.base, scaleP = rowScale.base
         let rs = rowStart.base, feat = entryFeature.base, val = entryValue.base, slope = entrySlope.base, grad = entryGrad.base
         sae.W_dec.data.withUnsafeBufferPointer { wdBuf in
             sae.b_dec.withUnsafeBufferPointer { bdec in
@@ -274,6 +288,10 @@ final class StepWorkspace {
                             e += 2
                         }
                         if e < end { Vec.axpy(val[e], wd + Int(feat[e]) * n, r, n) }
+                        if denormalize {
+                            let shift = shiftP[b], inverse = 1 / scaleP[b]
+                            for i in 0..<n { r[i] = r[i] * inverse + shift }
+                        }
                         let xr = x + b * n
                         var sq: Double = 0
                         for i in 0..<n { let d = Double(r[i] - xr[i]); sq += d * d }
@@ -371,6 +389,28 @@ final class StepWorkspace {
 
     /// Number of rows in which feature j was active (valid after `backward`).
     @inline(__always) func fires(_ j: Int) -> Int { colStart.base[j + 1] - colStart.base[j] }
+}
+
+/// SAELens's run-time input normalizations (see InputNormalization).
+enum InputNormalizer {
+    /// (shift, scale) of one row: the SAE encodes (x − shift)·scale and decodes to out/scale + shift.
+    @inline(__always)
+    static func rowParameters(_ mode: InputNormalization, _ x: UnsafePointer<Float>, _ n: Int, norm: Float) -> (Float, Float) {
+        switch mode {
+        case .constantNormRescale:
+            return (0, norm > 0 ? Float(Double(n).squareRoot()) / norm : 1)
+        case .layerNorm:
+            var sum = 0.0
+            for i in 0..<n { sum += Double(x[i]) }
+            let mean = sum / Double(n)
+            var sq = 0.0
+            for i in 0..<n { let d = Double(x[i]) - mean; sq += d * d }
+            let std = n > 1 ? (sq / Double(n - 1)).squareRoot() : 0
+            return (Float(mean), Float(1 / (std + 1e-5)))
+        case .none, .expectedAverageOnlyIn:
+            return (0, 1)
+        }
+    }
 }
 
 /// Row activations shared by the architectures.
