@@ -266,6 +266,7 @@ public enum SAERegistry {
     static let kinds: [any SAEKind.Type] = [
         ReLUKind.self,
         NSAEKind.self,
+        TopKKind.self,
     ]
 
     /// Every architecture, in registration order.

@@ -27,7 +27,7 @@ public enum Checkpoint {
                 tensors.append(TensorToWrite(name: p + spec.name, vector: values))
             }
             if let since = sae.tokensSinceFired {
-                tensors.append(TensorToWrite(name: p + "tokens_since_fired", vector: since.map { Float(min($0, 1 << 24)) }))
+                tensors.append(TensorToWrite(name: p + "tokens_since_fired", vector: since.map { Float(min($0, 1 << 30)) }))
             }
             if let s = sae.optimizerState { tensors.append(TensorToWrite(name: p + "adam", vector: s.flat)) }
         }
@@ -70,8 +70,8 @@ public enum Checkpoint {
                               b_dec: try need("b_dec", [n]).data, extra: try specs.map { try need($0.name, [m]).data })
             if file.tensors[p + "tokens_since_fired"] != nil {
                 let since = try need("tokens_since_fired", [m]).data
-                guard since.allSatisfy({ $0.isFinite && $0 >= 0 && $0 <= Float(1 << 24) }) else {
-                    throw SAEError("checkpoint \(path): \(p)tokens_since_fired holds values outside 0...2^24")
+                guard since.allSatisfy({ $0.isFinite && $0 >= 0 && $0 <= Float(1 << 30) }) else {
+                    throw SAEError("checkpoint \(path): \(p)tokens_since_fired holds values outside 0...2^30")
                 }
                 sae.tokensSinceFired = since.map { Int($0) }
             }

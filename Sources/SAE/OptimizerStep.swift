@@ -16,6 +16,7 @@ extension SAE {
             throw SAEError("non-finite loss or gradient (loss \(ws.terms.loss)); parameters kept from the last good step")
         }
         applyAdam(ws, optimizer)
+        countTokensSinceFired(ws)
         return ws.terms
     }
 
@@ -80,6 +81,15 @@ extension SAE {
                     }
                 }
             }
+        }
+    }
+
+    /// Per feature, the training tokens since it last fired (what AuxK and resampling call dead).
+    func countTokensSinceFired(_ ws: StepWorkspace) {
+        if tokensSinceFired?.count != dSAE { tokensSinceFired = [Int](repeating: 0, count: dSAE) }
+        let B = ws.rows
+        tokensSinceFired!.withUnsafeMutableBufferPointer { since in
+            for j in 0..<dSAE { since[j] = ws.fires(j) > 0 ? 0 : min(since[j] + B, 1 << 30) }
         }
     }
 

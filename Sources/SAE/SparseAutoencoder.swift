@@ -29,10 +29,14 @@ public struct LossTerms: Sendable, Equatable, Codable {
     public var l0: Double
     /// Mean ‖c‖₁ per token.
     public var l1: Double
-    /// The L1 weight used: α for relu, α·(mean ‖x‖)² for nsae.
+    /// The L1 weight used: α for relu, α·(mean ‖x‖)² for nsae, 0 for kinds without an L1 term.
     public var beta: Double
-    public init(loss: Double = 0, mseTerm: Double = 0, l1Term: Double = 0, l0: Double = 0, l1: Double = 0, beta: Double = 0) {
+    /// The architecture's own loss term (TopK's AuxK, JumpReLU's L0 penalty), included in `loss`.
+    public var auxTerm: Double = 0
+    public init(loss: Double = 0, mseTerm: Double = 0, l1Term: Double = 0, l0: Double = 0, l1: Double = 0, beta: Double = 0,
+                auxTerm: Double = 0) {
         self.loss = loss; self.mseTerm = mseTerm; self.l1Term = l1Term; self.l0 = l0; self.l1 = l1; self.beta = beta
+        self.auxTerm = auxTerm
     }
 }
 
@@ -72,7 +76,9 @@ public final class SAE: SparseAutoencoder, @unchecked Sendable {
 
     /// Initialization: W_dec rows are random unit vectors (normal samples, normalized), W_enc = W_decᵀ, b_enc = 0
     /// and b_dec = 0 (call `setDecoderBias` to start from the data mean). Same seed, same parameters.
-    public init(config: SAEConfig) throws {
+    public init(config given: SAEConfig) throws {
+        var config = given
+        config.architecture.applyDefaults(&config)
         try config.validate()
         self.config = config
         var rng = RNG(seed: config.seed)
@@ -92,7 +98,9 @@ public final class SAE: SparseAutoencoder, @unchecked Sendable {
     }
 
     /// An SAE with the given parameters (SAELens layout); shapes are checked against the config.
-    public init(config: SAEConfig, W_enc: Matrix, b_enc: [Float], W_dec: Matrix, b_dec: [Float], extra: [[Float]]? = nil) throws {
+    public init(config given: SAEConfig, W_enc: Matrix, b_enc: [Float], W_dec: Matrix, b_dec: [Float], extra: [[Float]]? = nil) throws {
+        var config = given
+        config.architecture.applyDefaults(&config)
         try config.validate()
         let n = config.dIn, m = config.dSAE
         guard W_enc.rows == n, W_enc.cols == m else { throw SAEError("W_enc is \(W_enc.rows)x\(W_enc.cols), expected [d_in, d_sae] = \(n)x\(m)") }

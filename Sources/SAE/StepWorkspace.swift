@@ -103,6 +103,17 @@ final class StepWorkspace {
     let colValue = Scratch<Float>()
     let colGrad = Scratch<Float>()
     private let fill = Scratch<Int>()
+    // An architecture's auxiliary entries (TopK's AuxK): `auxPerRow` entries per row, row-major, each with its
+    // code a, its dL/dpre, and per row the gradient of the auxiliary term w.r.t. its own reconstruction (auxDx).
+    var auxPerRow = 0
+    let auxFeature = Scratch<Int32>()
+    let auxValue = Scratch<Float>()
+    let auxGrad = Scratch<Float>()
+    let auxDx = Scratch<Float>()
+    let auxColStart = Scratch<Int>()
+    let auxColRow = Scratch<Int32>()
+    let auxColValue = Scratch<Float>()
+    let auxColGrad = Scratch<Float>()
     private var parts: [CodePart] = []
 
     var nnz = 0
@@ -147,6 +158,7 @@ final class StepWorkspace {
         rows = B
         gradientsReady = false
         self.training = training
+        auxPerRow = 0
         xc.ensure(B * n); pre.ensure(B * m); recon.ensure(B * n); inputNorms.ensure(B); rowSquaredError.ensure(B)
         if needGradients { dx.ensure(B * n) }
         guard B > 0 else { terms = LossTerms(); nnz = 0; return }
@@ -344,6 +356,7 @@ final class StepWorkspace {
             for k in cs[j]..<cs[j + 1] { s += colGrad.base[k] }
             gradBEnc[j] = s
         }
+        groupAuxiliaryEntries()
         // db_dec = Σ_b dx_b − W_encRowsᵀ · db_enc
         for i in 0..<n { gradBDec[i] = 0 }
         gradBDec.withUnsafeMutableBufferPointer { gb in
@@ -384,6 +397,41 @@ final class StepWorkspace {
             let r = Int(row[k]) * n
             Vec.axpy(val[k], dxP + r, dec, n)
             Vec.axpy(grad[k], xcP + r, enc, n)
+        }
+        guard auxPerRow > 0 else { return }
+        let auxDxP = auxDx.base
+        for q in auxColStart.base[j]..<auxColStart.base[j + 1] {
+            let r = Int(auxColRow.base[q]) * n
+            Vec.axpy(auxColValue.base[q], auxDxP + r, dec, n)
+            Vec.axpy(auxColGrad.base[q], xcP + r, enc, n)
+        }
+    }
+
+    /// The auxiliary entries grouped by feature, their sums added to db_enc (their pre-activations depend on b_enc
+    /// and, through x − b_dec, on b_dec, which the W_encᵀ·db_enc term of db_dec then covers).
+    private func groupAuxiliaryEntries() {
+        let m = dSAE
+        auxColStart.ensure(m + 1)
+        let cs = auxColStart.base
+        for j in 0...m { cs[j] = 0 }
+        let total = auxPerRow * rows
+        guard total > 0 else { return }
+        auxColRow.ensure(total); auxColValue.ensure(total); auxColGrad.ensure(total)
+        let feat = auxFeature.base
+        for e in 0..<total { cs[Int(feat[e]) + 1] += 1 }
+        for j in 0..<m { cs[j + 1] += cs[j] }
+        fill.ensure(m)
+        let next = fill.base
+        next.update(from: cs, count: m)
+        for e in 0..<total {
+            let j = Int(feat[e]), k = next[j]
+            auxColRow.base[k] = Int32(e / auxPerRow); auxColValue.base[k] = auxValue.base[e]; auxColGrad.base[k] = auxGrad.base[e]
+            next[j] = k + 1
+        }
+        for j in 0..<m where cs[j + 1] > cs[j] {
+            var s: Float = 0
+            for k in cs[j]..<cs[j + 1] { s += auxColGrad.base[k] }
+            gradBEnc[j] += s
         }
     }
 

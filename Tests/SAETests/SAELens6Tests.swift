@@ -10,7 +10,7 @@ final class SAELens6Tests: XCTestCase {
 
     /// Loads a fixture folder and checks nsae's codes and reconstruction against SAELens's.
     @discardableResult
-    func checkAgainstSAELens(_ name: String, as architecture: SAEArchitecture, file: StaticString = #filePath, line: UInt = #line) throws -> SAE {
+    static func checkAgainstSAELens(_ name: String, as architecture: SAEArchitecture, file: StaticString = #filePath, line: UInt = #line) throws -> SAE {
         let group = try SAELensIO.load(Self.root + "/" + name)
         XCTAssertEqual(group.count, 1, file: file, line: line)
         let sae = group[0]
@@ -29,22 +29,22 @@ final class SAELens6Tests: XCTestCase {
     }
 
     func testStandardFoldersMatchSAELens() throws {
-        let sae = try checkAgainstSAELens("standard", as: .relu)
+        let sae = try Self.checkAgainstSAELens("standard", as: .relu)
         XCTAssertEqual(sae.config.hookName, "blocks.3.hook_mlp_out")
         XCTAssertEqual(sae.config.hookLayer, 3)
         XCTAssertEqual(sae.config.modelName, "gpt2")
-        try checkAgainstSAELens("standard_no_bdec", as: .relu)
+        try Self.checkAgainstSAELens("standard_no_bdec", as: .relu)
     }
 
     func testHalfPrecisionWeightsAreRead() throws {
-        try checkAgainstSAELens("standard_f16", as: .relu)
-        try checkAgainstSAELens("standard_bf16", as: .relu)
+        try Self.checkAgainstSAELens("standard_f16", as: .relu)
+        try Self.checkAgainstSAELens("standard_bf16", as: .relu)
     }
 
     func testNormalizeActivationsIsAppliedAsSAELensApplies() throws {
-        XCTAssertEqual(try checkAgainstSAELens("standard_layer_norm", as: .relu).config.normalization, .layerNorm)
-        XCTAssertEqual(try checkAgainstSAELens("standard_constant_norm", as: .relu).config.normalization, .constantNormRescale)
-        XCTAssertEqual(try checkAgainstSAELens("standard_expected_average", as: .relu).config.normalization, .expectedAverageOnlyIn)
+        XCTAssertEqual(try Self.checkAgainstSAELens("standard_layer_norm", as: .relu).config.normalization, .layerNorm)
+        XCTAssertEqual(try Self.checkAgainstSAELens("standard_constant_norm", as: .relu).config.normalization, .constantNormRescale)
+        XCTAssertEqual(try Self.checkAgainstSAELens("standard_expected_average", as: .relu).config.normalization, .expectedAverageOnlyIn)
         // The setting survives a save, and SAELens's output with it.
         let folder = TestPaths.temporaryFolder("norm")
         let sae = try SAELensIO.load(Self.root + "/standard_layer_norm")[0]
@@ -59,11 +59,11 @@ final class SAELens6Tests: XCTestCase {
     }
 
     func testPre6LayoutsLoadAsTheirKind() throws {
-        let relu = try checkAgainstSAELens("legacy_relu", as: .relu)
+        let relu = try Self.checkAgainstSAELens("legacy_relu", as: .relu)
         XCTAssertEqual(relu.config.hookName, "blocks.6.hook_mlp_out", "hook_point is the old hook_name")
         XCTAssertEqual(relu.config.hookLayer, 6, "hook_point_layer is the old hook_layer")
         // SAELens 6 itself reads tanh-relu as plain ReLU; the reference here is the formula (see the fixture tool).
-        try checkAgainstSAELens("legacy_tanh_relu", as: .nsae)
+        try Self.checkAgainstSAELens("legacy_tanh_relu", as: .nsae)
     }
 
     // MARK: refusals
