@@ -67,7 +67,7 @@ struct ActivationContext {
     /// The noise scale, when this forward draws noise.
     let sigma: Float?
     let noiseEdge: UnsafePointer<Float>
-    /// Per-feature values of the kind's first extra parameter (e.g. JumpReLU's log θ), when it has one.
+    /// Per-feature values from the kind's `featureValues` (e.g. JumpReLU's θ), when it has them.
     let extra: UnsafePointer<Float>?
     /// The kind's whole-batch value from `prepareBatch` (BatchTopK's threshold), when training.
     let batchValue: Float?
@@ -172,6 +172,10 @@ protocol SAEKind: Sendable {
     static func slope(ofCode c: Float) -> Float
     /// After the decode (dx known): adds the kind's own loss terms and gradients (AuxK, JumpReLU's θ and L0).
     static func finishStep(_ ws: StepWorkspace, _ sae: SAE, needGradients: Bool)
+    /// After a training step's update: the kind's own state (a clamp, BatchTopK's threshold estimate).
+    static func afterStep(_ ws: StepWorkspace, _ sae: SAE)
+    /// Per-feature values the activation reads through `ActivationContext.extra` (JumpReLU's θ), if any.
+    static func featureValues(_ sae: SAE, training: Bool) -> [Float]?
     /// The architecture fields of cfg.json that SAELens 6 reads for this kind.
     static func saelensFields(_ config: SAEConfig) -> [String: Any]
     /// The name of `architecture` in the SAELens folder.
@@ -204,6 +208,8 @@ extension SAEKind {
     static func prepareBatch(_ pre: UnsafePointer<Float>, rows: Int, context: ActivationContext) -> Float? { nil }
     @inline(__always) static func slope(ofCode c: Float) -> Float { 1 }
     static func finishStep(_ ws: StepWorkspace, _ sae: SAE, needGradients: Bool) {}
+    static func afterStep(_ ws: StepWorkspace, _ sae: SAE) {}
+    static func featureValues(_ sae: SAE, training: Bool) -> [Float]? { sae.extraParameters.first }
     static func saelensFields(_ config: SAEConfig) -> [String: Any] { [:] }
     static func saelensTensors(_ sae: SAE) -> [(String, [Float])] { [] }
     static func readSAELens(_ cfg: SAELensConfigFields, _ config: inout SAEConfig) throws {}
@@ -267,6 +273,7 @@ public enum SAERegistry {
         ReLUKind.self,
         NSAEKind.self,
         TopKKind.self,
+        JumpReLUKind.self,
     ]
 
     /// Every architecture, in registration order.

@@ -17,6 +17,7 @@ extension SAE {
         }
         applyAdam(ws, optimizer)
         countTokensSinceFired(ws)
+        afterStep(config.architecture.kind, ws)
         return ws.terms
     }
 
@@ -83,6 +84,8 @@ extension SAE {
             }
         }
     }
+
+    private func afterStep<K: SAEKind>(_ kind: K.Type, _ ws: StepWorkspace) { K.afterStep(ws, self) }
 
     /// Per feature, the training tokens since it last fired (what AuxK and resampling call dead).
     func countTokensSinceFired(_ ws: StepWorkspace) {

@@ -46,7 +46,7 @@ public struct SAEGradients: Sendable {
     public var b_enc: [Float]  // [dSAE]
     public var W_dec: Matrix   // [dSAE, dIn]
     public var b_dec: [Float]  // [dIn]
-    /// The architecture's extra parameters (e.g. JumpReLU's log θ), in `SAEKind.extraParameters` order.
+    /// The architecture's extra parameters (e.g. JumpReLU's threshold θ), in `SAEKind.extraParameters` order.
     public var extra: [[Float]] = []
 }
 
@@ -253,7 +253,7 @@ public final class SAE: SparseAutoencoder, @unchecked Sendable {
         }
         let feature = UnsafeMutablePointer<Int32>.allocate(capacity: m), value = UnsafeMutablePointer<Float>.allocate(capacity: m)
         defer { feature.deallocate(); value.deallocate() }
-        let extra = extraParameters.first ?? []
+        let extra = K.featureValues(self, training: false) ?? []
         centred.data.withUnsafeBufferPointer { pc in
             encoderRows.data.withUnsafeBufferPointer { we in
                 out.data.withUnsafeMutableBufferPointer { po in

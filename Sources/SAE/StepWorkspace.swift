@@ -202,7 +202,7 @@ final class StepWorkspace {
         let training = self.training
         let config = sae.config
         let edges = GaussianNoise.upperEdge
-        let extra = sae.extraParameters.first ?? []
+        let extra = K.featureValues(sae, training: training) ?? []
         sae.b_enc.withUnsafeBufferPointer { benc in
           extra.withUnsafeBufferPointer { extraP in
             edges.withUnsafeBufferPointer { edge in
@@ -437,6 +437,37 @@ final class StepWorkspace {
 
     /// Number of rows in which feature j was active (valid after `backward`).
     @inline(__always) func fires(_ j: Int) -> Int { colStart.base[j + 1] - colStart.base[j] }
+}
+
+extension ActivationRows {
+    /// The entries with v = p + b above their feature's threshold (and above 0: c = ReLU(v)·H(v − θ)), as SAELens's
+    /// JumpReLU; with `dense`, p holds the row's codes afterwards.
+    @inline(__always)
+    static func aboveThresholds(_ p: UnsafeMutablePointer<Float>, _ benc: UnsafePointer<Float>, _ theta: UnsafePointer<Float>,
+                                _ m: Int, _ feature: UnsafeMutablePointer<Int32>, _ value: UnsafeMutablePointer<Float>,
+                                dense: Bool) -> Int {
+        var j = 0, k = 0
+        let rp = UnsafeMutableRawPointer(p), rb = UnsafeRawPointer(benc), rt = UnsafeRawPointer(theta)
+        while j + 16 <= m {
+            let v = rp.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
+                + rb.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
+            let t = rt.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
+            let on = (v .> t) .& (v .> 0)
+            if dense { rp.storeBytes(of: v.replacing(with: 0, where: .!on), toByteOffset: j * 4, as: SIMD16<Float>.self) }
+            if any(on) {
+                for q in 0..<16 where on[q] { feature[k] = Int32(j + q); value[k] = v[q]; k += 1 }
+            }
+            j += 16
+        }
+        while j < m {
+            let v = p[j] + benc[j]
+            let on = v > theta[j] && v > 0
+            if on { feature[k] = Int32(j); value[k] = v; k += 1 }
+            if dense { p[j] = on ? v : 0 }
+            j += 1
+        }
+        return k
+    }
 }
 
 /// SAELens's run-time input normalizations (see InputNormalization).

@@ -5,7 +5,7 @@ import Tensor
 /// Central finite differences of `loss` against the hand-written gradients, skipping entries whose perturbation
 /// changes a discrete choice (`signature`: which features are selected), where the derivative does not exist.
 func checkGradientsByFiniteDifferences(_ sae: SAE, _ x: Matrix, signature: () throws -> [Int32], label: String,
-                                       tolerance: Double = 1e-2, h: Float = 1e-3,
+                                       tolerance: Double = 1e-2, h: Float = 1e-3, checkExtra: Bool = true,
                                        file: StaticString = #filePath, line: UInt = #line) throws {
     var r0 = RNG(seed: 0)
     let (_, grads) = try sae.lossAndGradients(x, noise: false, rng: &r0)
@@ -38,7 +38,7 @@ func checkGradientsByFiniteDifferences(_ sae: SAE, _ x: Matrix, signature: () th
     compare("b_enc", grads.b_enc, try (0..<bEnc.count).map { i in try fd({ bEnc[i] }, { bEnc[i] = $0; try sae.setParameters(b_enc: bEnc) }) })
     var bDec = sae.b_dec
     compare("b_dec", grads.b_dec, try (0..<bDec.count).map { i in try fd({ bDec[i] }, { bDec[i] = $0; try sae.setParameters(b_dec: bDec) }) })
-    for e in sae.extraParameters.indices {
+    for e in sae.extraParameters.indices where checkExtra {
         var extra = sae.extraParameters
         compare("extra[\(e)]", grads.extra[e], try (0..<extra[e].count).map { i in
             try fd({ extra[e][i] }, { extra[e][i] = $0; try sae.setParameters(extra: extra) })
