@@ -182,9 +182,10 @@ protocol SAEKind: Sendable {
     static var saelensArchitecture: String { get }
     /// Extra tensors of sae_weights.safetensors beyond W_enc, b_enc, W_dec, b_dec, as SAELens names them.
     static func saelensTensors(_ sae: SAE) -> [(String, [Float])]
-    /// Reads the kind's fields (and extra tensors) from a SAELens folder into the config / extras.
+    /// Reads the kind's fields from a SAELens folder into the config; then its extra tensors (returned in
+    /// `extraParameters` order; a kind may also set config options from them).
     static func readSAELens(_ cfg: SAELensConfigFields, _ config: inout SAEConfig) throws
-    static func readSAELensTensors(_ tensors: (String) throws -> [Float]?, _ config: SAEConfig) throws -> [[Float]]
+    static func readSAELensTensors(_ tensors: (String) throws -> [Float]?, _ config: inout SAEConfig) throws -> [[Float]]
 }
 
 extension SAEKind {
@@ -213,7 +214,7 @@ extension SAEKind {
     static func saelensFields(_ config: SAEConfig) -> [String: Any] { [:] }
     static func saelensTensors(_ sae: SAE) -> [(String, [Float])] { [] }
     static func readSAELens(_ cfg: SAELensConfigFields, _ config: inout SAEConfig) throws {}
-    static func readSAELensTensors(_ tensors: (String) throws -> [Float]?, _ config: SAEConfig) throws -> [[Float]] { [] }
+    static func readSAELensTensors(_ tensors: (String) throws -> [Float]?, _ config: inout SAEConfig) throws -> [[Float]] { [] }
 }
 
 /// An architecture: a registered kind, compared and stored by name.
@@ -274,6 +275,7 @@ public enum SAERegistry {
         NSAEKind.self,
         TopKKind.self,
         JumpReLUKind.self,
+        BatchTopKKind.self,
     ]
 
     /// Every architecture, in registration order.

@@ -212,7 +212,7 @@ public enum SAELensIO {
         let bDec = try tensor("b_dec", [dIn]).data
         let extra = try architecture.kind.readSAELensTensors({ name in
             file.tensors[name] == nil ? nil : try tensor(name, [dSAE]).data
-        }, config)
+        }, &config)
         if try cfg.bool("apply_b_dec_to_input") == false {
             // SAELens then encodes x, not x − b_dec: fold b_dec·W_enc into b_enc so our x − b_dec gives the same codes.
             for j in 0..<dSAE { var s: Float = 0; for i in 0..<dIn { s += bDec[i] * wEnc[i, j] }; bEnc[j] += s }

@@ -56,7 +56,7 @@ enum JumpReLUKind: SAEKind {
 
     static func saelensTensors(_ sae: SAE) -> [(String, [Float])] { [("threshold", sae.extraParameters[0])] }
 
-    static func readSAELensTensors(_ tensors: (String) throws -> [Float]?, _ config: SAEConfig) throws -> [[Float]] {
+    static func readSAELensTensors(_ tensors: (String) throws -> [Float]?, _ config: inout SAEConfig) throws -> [[Float]] {
         guard let t = try tensors("threshold") else { throw SAEError("load sae: a jumprelu folder needs the tensor threshold [d_sae]") }
         return [t]
     }
