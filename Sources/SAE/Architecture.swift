@@ -157,6 +157,8 @@ protocol SAEKind: Sendable {
     /// Throws a message naming the bad field.
     static func validate(_ config: SAEConfig) throws
     static var decoderConstraint: DecoderConstraint { get }
+    /// Whether `train resample_every=N` resamples its dead features (the L1-penalised kinds; TopK has AuxK).
+    static var resamplesDeadFeatures: Bool { get }
     static var extraParameters: [SAEExtraParameter] { get }
     /// The noise scale of a forward pass, or nil for none.
     static func noiseSigma(_ config: SAEConfig, training: Bool) -> Float?
@@ -191,6 +193,7 @@ protocol SAEKind: Sendable {
 extension SAEKind {
     static var aliases: [String] { [] }
     static var defaultAlpha: Float { 0 }
+    static var resamplesDeadFeatures: Bool { false }
     static func applyDefaults(_ config: inout SAEConfig) {}
     static func set(_ option: String, _ value: SAEOptionSetting, in config: inout SAEConfig) throws {
         guard let spec = options.first(where: { $0.name == option }) else {
@@ -246,6 +249,7 @@ public struct SAEArchitecture: Hashable, Sendable, Codable, CustomStringConverti
 
     public var decoderConstraint: DecoderConstraint { kind.decoderConstraint }
     public var aliases: [String] { kind.aliases }
+    public var resamplesDeadFeatures: Bool { kind.resamplesDeadFeatures }
     public var summary: String { kind.summary }
     /// The architecture's own options of `sae`.
     public var options: [SAEKindOption] { kind.options }

@@ -103,6 +103,7 @@ extension Engines {
         let lr = call.number("lr") ?? 1e-3
         let optimizer = AdamConfig(lr: Float(lr), warmupSteps: call.integer("warmup") ?? 0)
         let logEvery = try positive(call, "log_every", default: 100)
+        let resampleEvery = call.has("resample_every") ? try positive(call, "resample_every", default: 1) : nil
         let hooks = try hookIndices(sae, store, call, argument: 1)
         // Keep one reader per (group, store) so a second `train` continues the shuffled stream.
         if sae.reader == nil || sae.reader!.store !== store || sae.reader!.hooks != hooks {
@@ -112,7 +113,8 @@ extension Engines {
         let context = call.work("train")
         defer { call.finish(context) }
         let log = try GroupTrainer.train(sae.group, source: sae.reader!, steps: steps, batchSize: batch, optimizer: optimizer,
-                                         logEvery: logEvery, checkpointPath: call.string("checkpoint"), context: context)
+                                         logEvery: logEvery, checkpointPath: call.string("checkpoint"),
+                                         resampleEvery: resampleEvery, context: context)
         call.finish(context)
         let table = Table(columns: TrainingLog.columns, rows: log.table.map { $0.map(Cell.number) })
         if Set(log.rows.map(\.step)).count >= 2 { call.display(.figure(trainingCurves(sae.group.log))) }

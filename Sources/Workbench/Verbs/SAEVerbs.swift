@@ -58,7 +58,7 @@ enum SAEVerbs {
 
     static let train = Verb(
         "train", summary: "train an SAE group on a store; interruptible with Ctrl-C and resumable by running it again",
-        usage: "train SAE STORE steps=N|tokens=N [batch=4096] [lr=1e-3] [warmup=0] [log_every=100] [checkpoint=\"PATH\"]",
+        usage: "train SAE STORE steps=N|tokens=N [batch=4096] [lr=1e-3] [warmup=0] [log_every=100] [resample_every=N] [checkpoint=\"PATH\"]",
         example: "train norm acts tokens=2M",
         positionals: [.required("SAE", .object("sae"), "the SAE group"), .required("STORE", .object("store"), "training activations")],
         options: [
@@ -68,6 +68,8 @@ enum SAEVerbs {
             .optional("lr", .number, default: "1e-3", "Adam learning rate"),
             .optional("warmup", .integer, default: "0", "linear learning-rate warm-up steps"),
             .optional("log_every", .integer, default: "100", "steps between log rows"),
+            .optional("resample_every", .integer, default: "off",
+                      "every N steps, resample the features that did not fire in those N steps (Anthropic's resampling; \(SAERegistry.architectures.filter(\.resamplesDeadFeatures).map(\.name).joined(separator: ", ")))"),
             .optional("checkpoint", .string, "a folder to save the group to when training stops"),
         ],
         unavailable: EngineStatus.training
