@@ -173,6 +173,13 @@ public final class SAE: SparseAutoencoder, @unchecked Sendable {
         }
     }
 
+    /// Marks a fraction of the features as dead (not fired for a long time), so a benchmark can price the
+    /// dead-feature terms (AuxK) on a fresh SAE.
+    public func markDeadForBenchmark(fraction: Double) {
+        let cut = Int(Double(dSAE) * fraction)
+        tokensSinceFired = (0..<dSAE).map { $0 < cut ? 1 << 29 : 0 }
+    }
+
     /// Whether a forward asked to be noisy draws noise (only architectures with noise do).
     func drawsNoise(_ noise: Bool) -> Bool { noise && config.architecture.kind.noiseSigma(config, training: true) != nil }
 
