@@ -17,6 +17,17 @@ final class ModelObject: SessionObject {
         return "GPT-2 \(model.name): \(c.nLayer) layers, d_model \(c.nEmbd), \(c.nHead) heads, context \(c.nPositions)"
             + (model.tokenizer == nil ? ", no tokenizer" : "")
     }
+    /// The architecture's own settings as `sae` takes them (alpha for the L1 kinds, k for TopK …).
+    static func settings(_ c: SAEConfig) -> String {
+        c.architecture.options.compactMap { o -> String? in
+            switch o.name {
+            case "alpha": return "alpha \(formatNumber(decimal(c.alpha)))"
+            case "sigma", "noise", "beta": return nil
+            default: return c.options[o.name].map { "\(o.name) \(formatNumber(decimal(Float($0))))" }
+            }
+        }.joined(separator: ", ")
+    }
+
     var descriptionTable: Table {
         let c = model.config
         return Table(columns: ["property", "value"], rows: [
@@ -49,6 +60,17 @@ final class CorpusObject: SessionObject {
         }
     }
     var summary: String { "\(corpus.path) (\(kindName))" }
+    /// The architecture's own settings as `sae` takes them (alpha for the L1 kinds, k for TopK …).
+    static func settings(_ c: SAEConfig) -> String {
+        c.architecture.options.compactMap { o -> String? in
+            switch o.name {
+            case "alpha": return "alpha \(formatNumber(decimal(c.alpha)))"
+            case "sigma", "noise", "beta": return nil
+            default: return c.options[o.name].map { "\(o.name) \(formatNumber(decimal(Float($0))))" }
+            }
+        }.joined(separator: ", ")
+    }
+
     var descriptionTable: Table {
         Table(columns: ["property", "value"], rows: [[.text("path"), .text(corpus.path)], [.text("kind"), .text(kindName)]])
     }
@@ -66,6 +88,17 @@ final class StoreObject: SessionObject {
     var summary: String {
         "\(store.tokenCount) tokens × \(store.layerCount) layer\(store.layerCount == 1 ? "" : "s") (d \(Set(store.dims).sorted().map(String.init).joined(separator: "/"))), \(store.dtype.rawValue), \(store.folder)"
     }
+    /// The architecture's own settings as `sae` takes them (alpha for the L1 kinds, k for TopK …).
+    static func settings(_ c: SAEConfig) -> String {
+        c.architecture.options.compactMap { o -> String? in
+            switch o.name {
+            case "alpha": return "alpha \(formatNumber(decimal(c.alpha)))"
+            case "sigma", "noise", "beta": return nil
+            default: return c.options[o.name].map { "\(o.name) \(formatNumber(decimal(Float($0))))" }
+            }
+        }.joined(separator: ", ")
+    }
+
     var descriptionTable: Table {
         Table(columns: ["layer", "hook", "d", "count", "mean_norm"], rows: store.hooks.enumerated().map { i, hook in
             let stats = i < store.normStats.count ? store.normStats[i] : NormStats()
@@ -94,8 +127,19 @@ final class SAEObject: SessionObject, SaveableObject {
     var architecture: String { group.saes.first?.config.architecture.rawValue ?? "?" }
     var summary: String {
         let first = group.saes[0].config
-        return "\(group.count) × \(architecture) \(first.dIn)→\(first.dSAE), alpha \(formatNumber(decimal(first.alpha))), trained \(group.stepsTrained) steps"
+        return "\(group.count) × \(architecture) \(first.dIn)→\(first.dSAE), \(Self.settings(first)), trained \(group.stepsTrained) steps"
     }
+    /// The architecture's own settings as `sae` takes them (alpha for the L1 kinds, k for TopK …).
+    static func settings(_ c: SAEConfig) -> String {
+        c.architecture.options.compactMap { o -> String? in
+            switch o.name {
+            case "alpha": return "alpha \(formatNumber(decimal(c.alpha)))"
+            case "sigma", "noise", "beta": return nil
+            default: return c.options[o.name].map { "\(o.name) \(formatNumber(decimal(Float($0))))" }
+            }
+        }.joined(separator: ", ")
+    }
+
     var descriptionTable: Table {
         Table(columns: ["layer", "hook", "architecture", "d_in", "d_sae", "alpha", "sigma", "steps"], rows: group.saes.enumerated().map { i, sae in
             let c = sae.config
@@ -133,6 +177,17 @@ final class RunObject: SessionObject {
 
     var typeName: String { "run" }
     var summary: String { "\(tokens.count) tokens, CE loss \(formatTableNumber(ceLoss))" }
+    /// The architecture's own settings as `sae` takes them (alpha for the L1 kinds, k for TopK …).
+    static func settings(_ c: SAEConfig) -> String {
+        c.architecture.options.compactMap { o -> String? in
+            switch o.name {
+            case "alpha": return "alpha \(formatNumber(decimal(c.alpha)))"
+            case "sigma", "noise", "beta": return nil
+            default: return c.options[o.name].map { "\(o.name) \(formatNumber(decimal(Float($0))))" }
+            }
+        }.joined(separator: ", ")
+    }
+
     var descriptionTable: Table {
         Table(columns: ["position", "id", "token", "top next tokens"], rows: tokens.enumerated().map { i, id in
             [.number(Double(i)), .number(Double(id)), .text(tokenText(id)),
