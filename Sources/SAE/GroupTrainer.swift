@@ -39,8 +39,8 @@ public struct GroupTrainer: Sendable {
     /// at the end of a call, and when the call is cancelled.
     public var checkpointPath: String?
     public var checkpointEvery: Int
-    /// When set, every this many steps the features that did not fire in those steps are resampled
-    /// (Resampling.swift), in the SAEs whose architecture resamples (the L1 kinds).
+    /// When set, every this many steps (except after a call's last step) the features that did not fire in those
+    /// steps are resampled (Resampling.swift), in the SAEs whose architecture resamples (the L1 kinds).
     public var resampleEvery: Int?
 
     public init(optimizer: AdamConfig = AdamConfig(), batchSize: Int = 4096, logEvery: Int = 100,
@@ -133,7 +133,8 @@ public struct GroupTrainer: Sendable {
             context.report(ProgressUpdate(task: "train", done: done + 1, total: total, unit: "steps",
                                           message: String(format: "loss %.4g", window[0].lastLoss)))
             if group.stepsTrained % logEvery == 0 { flushLog() }
-            if let every = resampleEvery, group.stepsTrained % every == 0 {
+            // Not after the call's last step: a feature given a new direction is trained before anyone measures it.
+            if let every = resampleEvery, group.stepsTrained % every == 0, done + 1 < total {
                 try Resampling.resampleDead(group, source: source, batchSize: batchSize, windowTokens: every * batchSize)
             }
             if let _ = checkpointPath, checkpointEvery > 0, group.stepsTrained % checkpointEvery == 0 { try saveCheckpoint() }
