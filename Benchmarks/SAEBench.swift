@@ -88,7 +88,7 @@ private func timeTopK(_ options: BenchOptions, arch: String, dIn: Int, dSAE: Int
     let rate = Double(batch * steps) / seconds
     BenchResult(bench: "sae", caseName: "\(arch) k=\(k) \(dIn)x\(dSAE) b\(batch)\(deadHalf ? " AuxK on (half dead)" : "")",
                 metric: "activations_per_s", value: rate,
-                extra: ["l0": log.rows.last!.l0, "aux_term": (log.rows.last!.loss - log.rows.last!.mseTerm).rounded(),
+                extra: ["l0": log.rows.last!.l0, "aux_term": ((log.rows.last!.loss - log.rows.last!.mseTerm) * 1e4).rounded() / 1e4,
                         "step_ms": (seconds / Double(steps) * 1e4).rounded() / 10]).emit(options)
 }
 
