@@ -45,6 +45,86 @@ func runSAEBench(_ options: BenchOptions) throws {
             }
         }
     }
+    let topkPeers = try runTopKCases(options, x: x)
+    let numpy = runNumpyPeer(options, dSAEs: topkPeers)
+    for (dSAE, rate) in numpy.sorted(by: { $0.key < $1.key }) {
+        BenchResult(bench: "sae", caseName: "peer numpy dense step 768x\(dSAE) b\(batch) (same run)", metric: "activations_per_s",
+                    value: rate).emit(options)
+    }
+}
+
+/// TopK and BatchTopK (design §6, issue 13): 768→6144 and 768→24576, batch 4096, k 32 and 64. Their codes are
+/// exactly sparse (L0 = k), so the decoder and both weight gradients run over the k·B active entries only; the
+/// encoder GEMM is the one dense product. AuxK is silent on a fresh SAE (no latent is dead yet); one case marks
+/// half the latents dead to price it. Returns the d_sae sizes measured, for the numpy peer.
+private func runTopKCases(_ options: BenchOptions, x: Matrix) throws -> [Int] {
+    let dIn = 768, batch = x.rows
+    let sizes = options.quick ? [6144] : [6144, 24576]
+    for dSAE in sizes {
+        for arch in ["topk", "batchtopk"] {
+            for k in [32, 64] {
+                try timeTopK(options, arch: arch, dIn: dIn, dSAE: dSAE, k: k, x: x, deadHalf: false)
+            }
+        }
+        if dSAE == 6144 { try timeTopK(options, arch: "topk", dIn: dIn, dSAE: dSAE, k: 32, x: x, deadHalf: true) }
+    }
+    _ = batch
+    return sizes
+}
+
+private func timeTopK(_ options: BenchOptions, arch: String, dIn: Int, dSAE: Int, k: Int, x: Matrix, deadHalf: Bool) throws {
+    let batch = x.rows
+    let sae = try SAERegistry.make(arch, dIn: dIn, dSAE: dSAE, alpha: 0, seed: 3, options: ["k": Double(k)])
+    if deadHalf { sae.markDeadForBenchmark(fraction: 0.5) }
+    let group = try SAEGroup(saes: [sae])
+    let source = RepeatedBatch([x])
+    let steps = options.quick ? 2 : (dSAE > 10_000 ? 3 : 6)
+    let trainer = GroupTrainer(optimizer: AdamConfig(lr: 1e-4), batchSize: batch, logEvery: steps)
+    try trainer.train(group, source: source, steps: 1, context: .silent)
+    if deadHalf { sae.markDeadForBenchmark(fraction: 0.5) }
+    let t0 = DispatchTime.now().uptimeNanoseconds
+    let log = try trainer.train(group, source: source, steps: steps, context: .silent)
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+    let rate = Double(batch * steps) / seconds
+    BenchResult(bench: "sae", caseName: "\(arch) k=\(k) \(dIn)x\(dSAE) b\(batch)\(deadHalf ? " AuxK on (half dead)" : "")",
+                metric: "activations_per_s", value: rate,
+                extra: ["l0": log.rows.last!.l0, "aux_term": ((log.rows.last!.loss - log.rows.last!.mseTerm) * 1e4).rounded() / 1e4,
+                        "step_ms": (seconds / Double(steps) * 1e4).rounded() / 10]).emit(options)
+}
+
+/// The dense numpy peer (../shared/peers/sae_numpy.py) in the same run, when python3 with numpy is there:
+/// its "train step" activations/s per d_sae.
+private func runNumpyPeer(_ options: BenchOptions, dSAEs: [Int]) -> [Int: Double] {
+    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("../shared/peers/sae_numpy.py").standardizedFileURL.path
+    guard FileManager.default.fileExists(atPath: script) else {
+        writeLine("# numpy peer skipped: \(script) not found")
+        return [:]
+    }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", script, "--threads", "2", "--reps", options.quick ? "2" : "3",
+                         "--dsae", dSAEs.map(String.init).joined(separator: ",")]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = FileHandle.nullDevice
+    do { try process.run() } catch {
+        writeLine("# numpy peer skipped: \(error)")
+        return [:]
+    }
+    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    var rates: [Int: Double] = [:]
+    for line in output.split(separator: "\n") where line.hasPrefix("train step") {
+        let fields = line.split(separator: " ")
+        guard let sizeField = fields.first(where: { $0.hasPrefix("d_sae=") }),
+              let index = fields.firstIndex(where: { $0 == "activations/s" }), index > 0,
+              let rate = Double(fields[index - 1]) else { continue }
+        let size = Int(sizeField.dropFirst("d_sae=".count)) ?? Int(fields[fields.firstIndex(of: sizeField)! + 1]) ?? 0
+        rates[size] = rate
+    }
+    if rates.isEmpty { writeLine("# numpy peer gave no train-step figures (exit \(process.terminationStatus))") }
+    return rates
 }
 
 /// The same batch every step, without copying (the benchmark measures the step, not a data pipeline).

@@ -28,31 +28,9 @@ extension TopActivations {
         return try scan(store: store, hook: hook, features: features, options: options, context: context, encode: encode)
     }
 
-    /// The SAE's codes without its reconstruction: c = ReLU((x − b_dec)·W_enc + b_enc), tanh of that for the NSAE.
-    /// `SAE.encode` also decodes (its workspace serves training), which a scan does not need; this costs one GEMM.
-    /// Nil when evaluation uses noise (`noise=always`): then only the SAE's own seeded encoder gives its numbers.
-    static func codesOnlyEncoder(for sae: SAE) -> ((Matrix) throws -> Matrix)? {
-        guard !sae.config.noiseInEvaluation else { return nil }
-        let wEnc = sae.W_enc, bEnc = sae.b_enc, bDec = sae.b_dec
-        let isNSAE = sae.config.architecture == .nsae
-        return { x in
-            guard x.cols == wEnc.rows else {
-                throw ActivationsError("encode: input has \(x.cols) columns, the SAE takes \(wEnc.rows)")
-            }
-            var centred = x
-            centred.data.withUnsafeMutableBufferPointer { p in
-                for r in 0..<x.rows { Kernels.sub(p.baseAddress! + r * x.cols, bDec, p.baseAddress! + r * x.cols, count: x.cols) }
-            }
-            var codes = Matrix(rows: x.rows, cols: wEnc.cols)
-            BLAS.gemm(centred, wEnc, into: &codes)
-            codes.data.withUnsafeMutableBufferPointer { p in
-                Kernels.addRowVector(p.baseAddress!, rows: x.rows, cols: wEnc.cols, bEnc)
-                Kernels.relu(p.baseAddress!, count: p.count)
-                if isNSAE { Kernels.tanh(p.baseAddress!, count: p.count) }
-            }
-            return codes
-        }
-    }
+    /// The SAE's codes without its reconstruction (the architecture's own activation, one GEMM; see
+    /// `SAE.codesOnlyEncoder`). Nil when evaluation uses noise: then only the SAE's own seeded encoder gives its numbers.
+    static func codesOnlyEncoder(for sae: SAE) -> ((Matrix) throws -> Matrix)? { sae.codesOnlyEncoder() }
 }
 
 extension LogitLens {

@@ -40,17 +40,20 @@ public struct AdamConfig: Codable, Sendable, Equatable {
 final class AdamState: @unchecked Sendable {
     // @unchecked Sendable: owned by one SAE and only touched by the thread that trains it.
     let dIn: Int, dSAE: Int
+    /// Extra per-feature parameters of the architecture (their moments follow the others).
+    let extraCount: Int
     var step = 0
     private let storage: UnsafeMutablePointer<Float>
     let mEnc, vEnc, mDec, vDec: UnsafeMutablePointer<Float>   // [dSAE, dIn] each, like encoderRows / W_dec
     let mBEnc, vBEnc: UnsafeMutablePointer<Float>             // [dSAE]
     let mBDec, vBDec: UnsafeMutablePointer<Float>             // [dIn]
-    var totalCount: Int { 4 * dIn * dSAE + 2 * dSAE + 2 * dIn }
+    var totalCount: Int { Self.count(dIn: dIn, dSAE: dSAE, extraCount: extraCount) }
+    static func count(dIn: Int, dSAE: Int, extraCount: Int) -> Int { 4 * dIn * dSAE + 2 * dSAE + 2 * dIn + 2 * extraCount * dSAE }
 
-    init(dIn: Int, dSAE: Int) {
-        self.dIn = dIn; self.dSAE = dSAE
+    init(dIn: Int, dSAE: Int, extraCount: Int = 0) {
+        self.dIn = dIn; self.dSAE = dSAE; self.extraCount = extraCount
         let big = dIn * dSAE
-        let total = 4 * big + 2 * dSAE + 2 * dIn
+        let total = Self.count(dIn: dIn, dSAE: dSAE, extraCount: extraCount)
         storage = .allocate(capacity: total)
         storage.initialize(repeating: 0, count: total)
         mEnc = storage; vEnc = storage + big; mDec = storage + 2 * big; vDec = storage + 3 * big
@@ -59,11 +62,16 @@ final class AdamState: @unchecked Sendable {
     }
     deinit { storage.deallocate() }
 
-    /// All moments in one flat array (checkpoint order: mEnc, vEnc, mDec, vDec, mBEnc, vBEnc, mBDec, vBDec).
+    /// The moments of extra parameter e ([dSAE] each), after the eight above.
+    func mExtra(_ e: Int) -> UnsafeMutablePointer<Float> { vBDec + dIn + 2 * e * dSAE }
+    func vExtra(_ e: Int) -> UnsafeMutablePointer<Float> { mExtra(e) + dSAE }
+
+    /// All moments in one flat array (checkpoint order: mEnc, vEnc, mDec, vDec, mBEnc, vBEnc, mBDec, vBDec, then
+    /// m and v of each extra parameter).
     var flat: [Float] { Array(UnsafeBufferPointer(start: storage, count: totalCount)) }
 
-    convenience init(dIn: Int, dSAE: Int, step: Int, flat: [Float]) throws {
-        self.init(dIn: dIn, dSAE: dSAE)
+    convenience init(dIn: Int, dSAE: Int, extraCount: Int = 0, step: Int, flat: [Float]) throws {
+        self.init(dIn: dIn, dSAE: dSAE, extraCount: extraCount)
         guard flat.count == totalCount else {
             throw SAEError("optimizer state has \(flat.count) values, expected \(totalCount) for d_in \(dIn), d_sae \(dSAE)")
         }
@@ -72,7 +80,7 @@ final class AdamState: @unchecked Sendable {
     }
 
     func copy() -> AdamState {
-        let c = AdamState(dIn: dIn, dSAE: dSAE)
+        let c = AdamState(dIn: dIn, dSAE: dSAE, extraCount: extraCount)
         c.storage.update(from: storage, count: totalCount)
         c.step = step
         return c

@@ -23,6 +23,12 @@ public enum Checkpoint {
             tensors.append(TensorToWrite(name: p + "W_dec", matrix: sae.W_dec))
             tensors.append(TensorToWrite(name: p + "b_enc", vector: sae.b_enc))
             tensors.append(TensorToWrite(name: p + "b_dec", vector: sae.b_dec))
+            for (spec, values) in zip(sae.config.architecture.kind.extraParameters, sae.extraParameters) {
+                tensors.append(TensorToWrite(name: p + spec.name, vector: values))
+            }
+            if let since = sae.tokensSinceFired {
+                tensors.append(TensorToWrite(name: p + "tokens_since_fired", vector: since.map { Float(min($0, 1 << 30)) }))
+            }
             if let s = sae.optimizerState { tensors.append(TensorToWrite(name: p + "adam", vector: s.flat)) }
         }
         let header = CheckpointHeader(configs: group.saes.map(\.config), optimizer: optimizer,
@@ -57,12 +63,22 @@ public enum Checkpoint {
                     throw SAEError("checkpoint \(path): \(error)")
                 }
             }
+            do { try config.validate() } catch { throw SAEError("checkpoint \(path): layer \(i): \(error)") }
+            let specs = config.architecture.kind.extraParameters
             let sae = try SAE(config: config, W_enc: try need("encoder_rows", [m, n]).transposed(),
                               b_enc: try need("b_enc", [m]).data, W_dec: try need("W_dec", [m, n]),
-                              b_dec: try need("b_dec", [n]).data)
+                              b_dec: try need("b_dec", [n]).data, extra: try specs.map { try need($0.name, [m]).data })
+            if file.tensors[p + "tokens_since_fired"] != nil {
+                let since = try need("tokens_since_fired", [m]).data
+                guard since.allSatisfy({ $0.isFinite && $0 >= 0 && $0 <= Float(1 << 30) }) else {
+                    throw SAEError("checkpoint \(path): \(p)tokens_since_fired holds values outside 0...2^30")
+                }
+                sae.tokensSinceFired = since.map { Int($0) }
+            }
+            guard header.optimizerSteps[i] >= 0 else { throw SAEError("checkpoint \(path): negative step count for layer \(i)") }
             if header.optimizerSteps[i] > 0 {
-                let flat = try need("adam", [4 * n * m + 2 * m + 2 * n]).data
-                sae.optimizerState = try AdamState(dIn: n, dSAE: m, step: header.optimizerSteps[i], flat: flat)
+                let flat = try need("adam", [AdamState.count(dIn: n, dSAE: m, extraCount: specs.count)]).data
+                sae.optimizerState = try AdamState(dIn: n, dSAE: m, extraCount: specs.count, step: header.optimizerSteps[i], flat: flat)
             }
             saes.append(sae)
         }

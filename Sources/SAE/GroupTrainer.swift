@@ -39,18 +39,22 @@ public struct GroupTrainer: Sendable {
     /// at the end of a call, and when the call is cancelled.
     public var checkpointPath: String?
     public var checkpointEvery: Int
+    /// When set, every this many steps (except after a call's last step) the features that did not fire in those
+    /// steps are resampled (Resampling.swift), in the SAEs whose architecture resamples (the L1 kinds).
+    public var resampleEvery: Int?
 
     public init(optimizer: AdamConfig = AdamConfig(), batchSize: Int = 4096, logEvery: Int = 100,
-                checkpointPath: String? = nil, checkpointEvery: Int = 0) {
+                checkpointPath: String? = nil, checkpointEvery: Int = 0, resampleEvery: Int? = nil) {
         self.optimizer = optimizer; self.batchSize = batchSize; self.logEvery = logEvery
-        self.checkpointPath = checkpointPath; self.checkpointEvery = checkpointEvery
+        self.checkpointPath = checkpointPath; self.checkpointEvery = checkpointEvery; self.resampleEvery = resampleEvery
     }
 
     /// The call shape the command layer uses.
     public static func train(_ group: SAEGroup, source: any BatchSource, steps: Int, batchSize: Int,
-                             optimizer: AdamConfig, logEvery: Int, checkpointPath: String? = nil,
+                             optimizer: AdamConfig, logEvery: Int, checkpointPath: String? = nil, resampleEvery: Int? = nil,
                              context: WorkContext) throws -> TrainingLog {
-        try GroupTrainer(optimizer: optimizer, batchSize: batchSize, logEvery: logEvery, checkpointPath: checkpointPath)
+        try GroupTrainer(optimizer: optimizer, batchSize: batchSize, logEvery: logEvery, checkpointPath: checkpointPath,
+                         resampleEvery: resampleEvery)
             .train(group, source: source, steps: steps, context: context)
     }
 
@@ -65,11 +69,19 @@ public struct GroupTrainer: Sendable {
         guard steps >= 0 else { throw SAEError("train: steps must be ≥ 0, got \(steps)") }
         guard batchSize > 0 else { throw SAEError("train: batch size must be positive, got \(batchSize)") }
         guard logEvery > 0 else { throw SAEError("train: log_every must be positive, got \(logEvery)") }
+        if let r = resampleEvery {
+            guard r > 0, r.multipliedReportingOverflow(by: batchSize).overflow == false else {
+                throw SAEError("train: resample_every must be a positive number of steps, got \(r)")
+            }
+        }
         guard source.layerCount == group.count else {
             throw SAEError("train: the activations have \(source.layerCount) layers but the SAE group has \(group.count)")
         }
         for (i, (d, sae)) in zip(source.dims, group.saes).enumerated() where d != sae.dIn {
             throw SAEError("train: layer \(group.layers[i]) activations have d = \(d) but its SAE has d_in = \(sae.dIn)")
+        }
+        for (i, sae) in group.saes.enumerated() where sae.config.normalization.transformsRows {
+            throw SAEError("train: the SAE of layer \(group.layers[i]) normalizes its inputs (normalize_activations = \(sae.config.normalization.rawValue)); nsae evaluates such SAEs but does not train them")
         }
         let sharedPre = Scratch<Float>()   // [B, m] is the largest buffer; layers run one after another
         let workspaces = group.saes.map { StepWorkspace(dIn: $0.dIn, dSAE: $0.dSAE, sharedPre: sharedPre) }
@@ -121,6 +133,10 @@ public struct GroupTrainer: Sendable {
             context.report(ProgressUpdate(task: "train", done: done + 1, total: total, unit: "steps",
                                           message: String(format: "loss %.4g", window[0].lastLoss)))
             if group.stepsTrained % logEvery == 0 { flushLog() }
+            // Not after the call's last step: a feature given a new direction is trained before anyone measures it.
+            if let every = resampleEvery, group.stepsTrained % every == 0, done + 1 < total {
+                try Resampling.resampleDead(group, source: source, batchSize: batchSize, windowTokens: every * batchSize)
+            }
             if let _ = checkpointPath, checkpointEvery > 0, group.stepsTrained % checkpointEvery == 0 { try saveCheckpoint() }
         }
         flushLog()

@@ -6,26 +6,29 @@ extension SAE {
     /// Runs forward and backward on `x` and, when the loss and gradients are finite, one Adam step.
     /// Returns the loss terms; throws (leaving every parameter untouched) when they are not finite.
     func trainStep(_ ws: StepWorkspace, x: UnsafePointer<Float>, rows: Int, optimizer: AdamConfig, noiseStep: UInt64) throws -> LossTerms {
-        let noisy = config.architecture == .nsae && config.sigma > 0
+        let noisy = drawsNoise(true)
         ws.forward(self, x: x, rows: rows, noiseSeed: noisy ? config.seed : nil, step: noiseStep,
                    denseCodes: false, needGradients: true)
         ws.backward(self)
-        let biasGradSum = Kernels.sumDouble(ws.gradBEnc, count: dSAE) + Kernels.sumDouble(ws.gradBDec, count: dIn)
+        var biasGradSum = Kernels.sumDouble(ws.gradBEnc, count: dSAE) + Kernels.sumDouble(ws.gradBDec, count: dIn)
+        for g in ws.gradExtra { biasGradSum += Kernels.sumDouble(g, count: g.count) }
         guard ws.terms.loss.isFinite, biasGradSum.isFinite else {
             throw SAEError("non-finite loss or gradient (loss \(ws.terms.loss)); parameters kept from the last good step")
         }
         applyAdam(ws, optimizer)
+        countTokensSinceFired(ws)
+        afterStep(config.architecture.kind, ws)
         return ws.terms
     }
 
     /// p ← Adam(p, g) for every parameter, with g computed row by row from the workspace's sparse lists.
-    /// relu: each decoder row's gradient loses its component along the row, and the row is renormalized after.
+    /// A unit-norm decoder: each row's gradient loses its component along the row, and the row is renormalized after.
     func applyAdam(_ ws: StepWorkspace, _ optimizer: AdamConfig) {
-        let state = optimizerState ?? AdamState(dIn: dIn, dSAE: dSAE)
+        let state = optimizerState ?? AdamState(dIn: dIn, dSAE: dSAE, extraCount: extraParameters.count)
         optimizerState = state
         state.step += 1
         let n = dIn, m = dSAE
-        let isReLU = config.architecture == .relu
+        let unitNorm = config.architecture.decoderConstraint == .unitNorm
         let workers = Parallel.workers(forWork: (ws.nnz + dSAE) * dIn * 4)
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * n * workers)
         defer { scratch.deallocate() }
@@ -41,7 +44,7 @@ extension SAE {
                             var s: Double = 0
                             for j in Parallel.slice(m, part: w, of: workers) {
                                 ws.featureGradients(j, dec: gd, enc: ge)
-                                if isReLU { SAE.removeParallel(gd, along: wd + j * n, n) }
+                                if unitNorm { SAE.removeParallel(gd, along: wd + j * n, n) }
                                 s += Vec.sumSquaresDouble(gd, n) + Vec.sumSquaresDouble(ge, n)
                             }
                             part[w] = s
@@ -49,6 +52,7 @@ extension SAE {
                     }
                     let total = partial.reduce(0, +) + ws.gradBEnc.reduce(0) { $0 + Double($1 * $1) }
                         + ws.gradBDec.reduce(0) { $0 + Double($1 * $1) }
+                        + ws.gradExtra.reduce(0) { $0 + $1.reduce(0) { $0 + Double($1 * $1) } }
                     let norm = total.squareRoot()
                     if norm > Double(clip) { gradScale = Float(Double(clip) / norm) }
                 }
@@ -58,9 +62,9 @@ extension SAE {
                     for j in Parallel.slice(m, part: w, of: workers) {
                         let row = j * n
                         ws.featureGradients(j, dec: gd, enc: ge)
-                        if isReLU { SAE.removeParallel(gd, along: wd + row, n) }
+                        if unitNorm { SAE.removeParallel(gd, along: wd + row, n) }
                         adam.apply(wd + row, state.mDec + row, state.vDec + row, gd, n)
-                        if isReLU { SAE.normalize(wd + row, n) }
+                        if unitNorm { SAE.normalize(wd + row, n) }
                         adam.apply(we + row, state.mEnc + row, state.vEnc + row, ge, n)
                     }
                 }
@@ -70,7 +74,25 @@ extension SAE {
                 b_dec.withUnsafeMutableBufferPointer { p in
                     ws.gradBDec.withUnsafeBufferPointer { g in adam.apply(p.baseAddress!, state.mBDec, state.vBDec, g.baseAddress!, n) }
                 }
+                for (e, g) in ws.gradExtra.enumerated() {
+                    extraParameters[e].withUnsafeMutableBufferPointer { p in
+                        g.withUnsafeBufferPointer { g in
+                            adam.apply(p.baseAddress!, state.mExtra(e), state.vExtra(e), g.baseAddress!, m)
+                        }
+                    }
+                }
             }
+        }
+    }
+
+    private func afterStep<K: SAEKind>(_ kind: K.Type, _ ws: StepWorkspace) { K.afterStep(ws, self) }
+
+    /// Per feature, the training tokens since it last fired (what AuxK and resampling call dead).
+    func countTokensSinceFired(_ ws: StepWorkspace) {
+        if tokensSinceFired?.count != dSAE { tokensSinceFired = [Int](repeating: 0, count: dSAE) }
+        let B = ws.rows
+        tokensSinceFired!.withUnsafeMutableBufferPointer { since in
+            for j in 0..<dSAE { since[j] = ws.fires(j) > 0 ? 0 : min(since[j] + B, 1 << 30) }
         }
     }
 

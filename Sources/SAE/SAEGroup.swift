@@ -34,6 +34,31 @@ public final class SAEGroup: @unchecked Sendable {
         return try SAEGroup(saes: saes)
     }
 
+    /// One fresh SAE per layer from a template config (architecture, options, α, mse, seed …): layer i gets
+    /// `dims[i]` inputs, `expansion·dims[i]` features, seed `template.seed + i` and its hook; the architecture
+    /// fills in the defaults that depend on the size.
+    public static func make(template: SAEConfig, dims: [Int], expansion: Int, layerMeanNorms: [Float]? = nil,
+                            layers: [Int]? = nil, hookNames: [String]? = nil) throws -> SAEGroup {
+        guard expansion > 0 else { throw SAEError("expansion must be positive, got \(expansion)") }
+        if let l = layers, l.count != dims.count { throw SAEError("\(l.count) layer indices for \(dims.count) layers") }
+        if let h = hookNames, h.count != dims.count { throw SAEError("\(h.count) hook names for \(dims.count) layers") }
+        if let n = layerMeanNorms, n.count != dims.count { throw SAEError("\(n.count) layer mean norms for \(dims.count) layers") }
+        let saes = try dims.enumerated().map { i, d in
+            var config = template
+            config.dIn = d
+            let (dSAE, overflow) = d.multipliedReportingOverflow(by: expansion)
+            guard !overflow else { throw SAEError("d_sae = \(d) × \(expansion) overflows") }
+            config.dSAE = dSAE
+            config.layerMeanNorm = layerMeanNorms?[i]
+            config.seed = template.seed &+ UInt64(i)
+            config.hookName = hookNames?[i]
+            config.hookLayer = layers?[i] ?? i
+            config.architecture.applyDefaults(&config)
+            return try SAE(config: config)
+        }
+        return try SAEGroup(saes: saes)
+    }
+
     public var count: Int { saes.count }
     /// The layer index of each SAE (its config's hookLayer, else its position).
     public var layers: [Int] { saes.enumerated().map { $1.config.hookLayer ?? $0 } }

@@ -1,13 +1,14 @@
-// One sparse autoencoder: parameters in the SAELens layout, encode / decode, loss and hand-written gradients,
-// and the registry by architecture name. The math is in ../shared/design/nsae.md §3.
+// One sparse autoencoder: parameters in the SAELens layout, encode / decode, loss and hand-written gradients.
+// What differs between architectures lives in their SAEKind (Architecture.swift, Kinds/); the math is in
+// ../shared/design/nsae.md §3.
 import Foundation
 import Tensor
 
-/// What every architecture offers. `SAE` is the one concrete implementation; `relu` and `nsae` differ only in the
-/// activation, the L1 weight and the decoder constraint, all selected by `config.architecture`.
+/// What every architecture offers. `SAE` is the one concrete implementation; architectures differ through their
+/// registered kind (`config.architecture`).
 public protocol SparseAutoencoder: AnyObject {
     var config: SAEConfig { get }
-    /// c = f(W_encᵀ(x − b_dec) + b_enc) for the rows of x [B, dIn] → [B, dSAE]. `noise` only affects `nsae`.
+    /// c = f(W_encᵀ(x − b_dec) + b_enc) for the rows of x [B, dIn] → [B, dSAE]. `noise` only affects noisy kinds.
     func encode(_ x: Matrix, noise: Bool, rng: inout RNG) throws -> Matrix
     /// x′ = c W_dec + b_dec for c [B, dSAE] → [B, dIn].
     func decode(_ c: Matrix) throws -> Matrix
@@ -28,10 +29,14 @@ public struct LossTerms: Sendable, Equatable, Codable {
     public var l0: Double
     /// Mean ‖c‖₁ per token.
     public var l1: Double
-    /// The L1 weight used: α for relu, α·(mean ‖x‖)² for nsae.
+    /// The L1 weight used: α for relu, α·(mean ‖x‖)² for nsae, 0 for kinds without an L1 term.
     public var beta: Double
-    public init(loss: Double = 0, mseTerm: Double = 0, l1Term: Double = 0, l0: Double = 0, l1: Double = 0, beta: Double = 0) {
+    /// The architecture's own loss term (TopK's AuxK, JumpReLU's L0 penalty), included in `loss`.
+    public var auxTerm: Double = 0
+    public init(loss: Double = 0, mseTerm: Double = 0, l1Term: Double = 0, l0: Double = 0, l1: Double = 0, beta: Double = 0,
+                auxTerm: Double = 0) {
         self.loss = loss; self.mseTerm = mseTerm; self.l1Term = l1Term; self.l0 = l0; self.l1 = l1; self.beta = beta
+        self.auxTerm = auxTerm
     }
 }
 
@@ -41,6 +46,8 @@ public struct SAEGradients: Sendable {
     public var b_enc: [Float]  // [dSAE]
     public var W_dec: Matrix   // [dSAE, dIn]
     public var b_dec: [Float]  // [dIn]
+    /// The architecture's extra parameters (e.g. JumpReLU's threshold θ), in `SAEKind.extraParameters` order.
+    public var extra: [[Float]] = []
 }
 
 public final class SAE: SparseAutoencoder, @unchecked Sendable {
@@ -54,6 +61,10 @@ public final class SAE: SparseAutoencoder, @unchecked Sendable {
     /// Decoder [dSAE, dIn]: row j is feature j's dictionary vector (a "decoder column" in the math's W_d [dIn, dSAE]).
     public internal(set) var W_dec: Matrix
     public internal(set) var b_dec: [Float]
+    /// The architecture's parameters beyond the four above, one [dSAE] vector each, in `extraParameters` order.
+    public internal(set) var extraParameters: [[Float]]
+    /// Per feature, the training tokens since it last fired (for architectures that treat dead features).
+    var tokensSinceFired: [Int]?
     /// Optimizer state, kept with the parameters so a cancelled or finished `train` resumes where it stopped.
     var optimizerState: AdamState?
     /// Fraction of tokens on which each feature fired, from the last evaluation (or training's last log window);
@@ -65,7 +76,9 @@ public final class SAE: SparseAutoencoder, @unchecked Sendable {
 
     /// Initialization: W_dec rows are random unit vectors (normal samples, normalized), W_enc = W_decᵀ, b_enc = 0
     /// and b_dec = 0 (call `setDecoderBias` to start from the data mean). Same seed, same parameters.
-    public init(config: SAEConfig) throws {
+    public init(config given: SAEConfig) throws {
+        var config = given
+        config.architecture.applyDefaults(&config)
         try config.validate()
         self.config = config
         var rng = RNG(seed: config.seed)
@@ -81,16 +94,26 @@ public final class SAE: SparseAutoencoder, @unchecked Sendable {
         encoderRows = dec
         b_enc = [Float](repeating: 0, count: config.dSAE)
         b_dec = [Float](repeating: 0, count: config.dIn)
+        extraParameters = config.architecture.kind.extraParameters.map { [Float](repeating: $0.initialValue(config), count: config.dSAE) }
     }
 
     /// An SAE with the given parameters (SAELens layout); shapes are checked against the config.
-    public init(config: SAEConfig, W_enc: Matrix, b_enc: [Float], W_dec: Matrix, b_dec: [Float]) throws {
+    public init(config given: SAEConfig, W_enc: Matrix, b_enc: [Float], W_dec: Matrix, b_dec: [Float], extra: [[Float]]? = nil) throws {
+        var config = given
+        config.architecture.applyDefaults(&config)
         try config.validate()
         let n = config.dIn, m = config.dSAE
         guard W_enc.rows == n, W_enc.cols == m else { throw SAEError("W_enc is \(W_enc.rows)x\(W_enc.cols), expected [d_in, d_sae] = \(n)x\(m)") }
         guard W_dec.rows == m, W_dec.cols == n else { throw SAEError("W_dec is \(W_dec.rows)x\(W_dec.cols), expected [d_sae, d_in] = \(m)x\(n)") }
         guard b_enc.count == m else { throw SAEError("b_enc has \(b_enc.count) values, expected d_sae = \(m)") }
         guard b_dec.count == n else { throw SAEError("b_dec has \(b_dec.count) values, expected d_in = \(n)") }
+        let specs = config.architecture.kind.extraParameters
+        let extras = extra ?? specs.map { [Float](repeating: $0.initialValue(config), count: m) }
+        guard extras.count == specs.count else { throw SAEError("\(config.architecture) has \(specs.count) extra parameters, got \(extras.count)") }
+        for (spec, values) in zip(specs, extras) where values.count != m {
+            throw SAEError("\(spec.name) has \(values.count) values, expected d_sae = \(m)")
+        }
+        self.extraParameters = extras
         self.config = config
         self.encoderRows = W_enc.transposed()
         self.b_enc = b_enc
@@ -114,7 +137,8 @@ public final class SAE: SparseAutoencoder, @unchecked Sendable {
     }
 
     /// Sets every parameter at once (SAELens layout), e.g. to perturb one entry in a test; resets optimizer state.
-    public func setParameters(W_enc: Matrix? = nil, b_enc: [Float]? = nil, W_dec: Matrix? = nil, b_dec: [Float]? = nil) throws {
+    public func setParameters(W_enc: Matrix? = nil, b_enc: [Float]? = nil, W_dec: Matrix? = nil, b_dec: [Float]? = nil,
+                              extra: [[Float]]? = nil) throws {
         if let w = W_enc {
             guard w.rows == dIn, w.cols == dSAE else { throw SAEError("W_enc is \(w.rows)x\(w.cols), expected \(dIn)x\(dSAE)") }
             encoderRows = w.transposed()
@@ -125,13 +149,20 @@ public final class SAE: SparseAutoencoder, @unchecked Sendable {
             self.W_dec = w
         }
         if let b = b_dec { guard b.count == dIn else { throw SAEError("b_dec has \(b.count) values, expected \(dIn)") }; self.b_dec = b }
+        if let e = extra {
+            guard e.count == extraParameters.count, e.allSatisfy({ $0.count == dSAE }) else {
+                throw SAEError("extra parameters: expected \(extraParameters.count) vectors of d_sae = \(dSAE) values")
+            }
+            extraParameters = e
+        }
         optimizerState = nil
     }
 
     /// A deep copy (parameters, config and optimizer state).
     public func copy() -> SAE {
-        let s = try! SAE(config: config, W_enc: W_enc, b_enc: b_enc, W_dec: W_dec, b_dec: b_dec)
+        let s = try! SAE(config: config, W_enc: W_enc, b_enc: b_enc, W_dec: W_dec, b_dec: b_dec, extra: extraParameters)
         s.optimizerState = optimizerState?.copy()
+        s.tokensSinceFired = tokensSinceFired
         s.featureDensity = featureDensity
         return s
     }
@@ -142,13 +173,22 @@ public final class SAE: SparseAutoencoder, @unchecked Sendable {
         }
     }
 
+    /// Marks a fraction of the features as dead (not fired for a long time), so a benchmark can price the
+    /// dead-feature terms (AuxK) on a fresh SAE.
+    public func markDeadForBenchmark(fraction: Double) {
+        let cut = Int(Double(dSAE) * fraction)
+        tokensSinceFired = (0..<dSAE).map { $0 < cut ? 1 << 29 : 0 }
+    }
+
+    /// Whether a forward asked to be noisy draws noise (only architectures with noise do).
+    func drawsNoise(_ noise: Bool) -> Bool { noise && config.architecture.kind.noiseSigma(config, training: true) != nil }
+
     // MARK: inference
 
     public func encode(_ x: Matrix, noise: Bool, rng: inout RNG) throws -> Matrix {
         try checkInput(x, "encode")
         let ws = StepWorkspace(dIn: dIn, dSAE: dSAE)
-        let useNoise = noise && config.architecture == .nsae && config.sigma > 0
-        ws.forward(self, x: x, noiseSeed: useNoise ? rng.next() : nil, step: 0, denseCodes: true, needGradients: false)
+        ws.forward(self, x: x, noiseSeed: drawsNoise(noise) ? rng.next() : nil, step: 0, denseCodes: true, needGradients: false)
         return Matrix(rows: x.rows, cols: dSAE, data: ws.pre.array(x.rows * dSAE))
     }
 
@@ -159,6 +199,9 @@ public final class SAE: SparseAutoencoder, @unchecked Sendable {
     }
 
     public func decode(_ c: Matrix) throws -> Matrix {
+        guard !config.normalization.transformsRows else {
+            throw SAEError("decode: this SAE normalizes its inputs (normalize_activations = \(config.normalization.rawValue)), so its output depends on the input rows; use reconstruct")
+        }
         guard c.cols == dSAE else { throw SAEError("decode: codes have \(c.cols) columns but this SAE has d_sae = \(dSAE)") }
         var out = Matrix(rows: c.rows, cols: dIn)
         let n = dIn, m = dSAE
@@ -177,7 +220,70 @@ public final class SAE: SparseAutoencoder, @unchecked Sendable {
         return out
     }
 
-    public func reconstruct(_ x: Matrix) throws -> Matrix { try decode(try encode(x)) }
+    public func reconstruct(_ x: Matrix) throws -> Matrix {
+        guard config.normalization.transformsRows else { return try decode(try encode(x)) }
+        try checkInput(x, "reconstruct")
+        let ws = StepWorkspace(dIn: dIn, dSAE: dSAE)
+        var rng = RNG(seed: config.seed &+ 0x5EED)
+        ws.forward(self, x: x, noiseSeed: config.noiseInEvaluation ? rng.next() : nil, step: 0, denseCodes: false, needGradients: false)
+        return Matrix(rows: x.rows, cols: dIn, data: ws.recon.array(x.rows * dIn))
+    }
+
+    /// The codes alone, with the architecture's evaluation-time activation and no reconstruction (`encode` also
+    /// decodes, as its workspace serves training): what `top`, `feature` and `features` scan. Nil when evaluation
+    /// draws noise, whose numbers only the seeded `encode` gives.
+    public func codesOnlyEncoder() -> ((Matrix) throws -> Matrix)? {
+        guard !config.noiseInEvaluation else { return nil }
+        return { x in try self.codes(x) }
+    }
+
+    private func codes(_ x: Matrix) throws -> Matrix {
+        try checkInput(x, "encode")
+        return codes(config.architecture.kind, x)
+    }
+
+    private func codes<K: SAEKind>(_ kind: K.Type, _ x: Matrix) -> Matrix {
+        let n = dIn, m = dSAE, B = x.rows
+        var out = Matrix(rows: B, cols: m)
+        guard B > 0 else { return out }
+        var centred = x
+        let normalization = config.normalization
+        centred.data.withUnsafeMutableBufferPointer { p in
+            for r in 0..<B {
+                let row = p.baseAddress! + r * n
+                if normalization.transformsRows {
+                    let (shift, scale) = InputNormalizer.rowParameters(normalization, row, n, norm: Vec.dot(row, row, n).squareRoot())
+                    for i in 0..<n { row[i] = (row[i] - shift) * scale }
+                }
+                for i in 0..<n { row[i] -= b_dec[i] }
+            }
+        }
+        let feature = UnsafeMutablePointer<Int32>.allocate(capacity: m), value = UnsafeMutablePointer<Float>.allocate(capacity: m)
+        defer { feature.deallocate(); value.deallocate() }
+        let extra = K.featureValues(self, training: false) ?? []
+        centred.data.withUnsafeBufferPointer { pc in
+            encoderRows.data.withUnsafeBufferPointer { we in
+                out.data.withUnsafeMutableBufferPointer { po in
+                    BLAS.sgemm(transA: false, transB: true, m: B, n: m, k: n, a: pc.baseAddress!, lda: n, b: we.baseAddress!,
+                               ldb: n, beta: 0, c: po.baseAddress!, ldc: m)
+                    b_enc.withUnsafeBufferPointer { benc in
+                        extra.withUnsafeBufferPointer { ep in
+                            GaussianNoise.upperEdge.withUnsafeBufferPointer { edge in
+                                let context = ActivationContext(bEnc: benc.baseAddress!, m: m, config: config, sigma: nil,
+                                                                noiseEdge: edge.baseAddress!, extra: ep.baseAddress,
+                                                                batchValue: nil, training: false)
+                                var rng = NoiseStream(seed: 0)
+                                for b in 0..<B {
+                                    _ = K.activateRow(po.baseAddress! + b * m, context, &rng, feature, value, dense: true)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
 
     // MARK: training math
 
@@ -185,8 +291,7 @@ public final class SAE: SparseAutoencoder, @unchecked Sendable {
         try checkInput(x, "loss")
         guard x.rows > 0 else { throw SAEError("loss: the batch is empty") }
         let ws = StepWorkspace(dIn: dIn, dSAE: dSAE)
-        let useNoise = noise && config.architecture == .nsae && config.sigma > 0
-        ws.forward(self, x: x, noiseSeed: useNoise ? rng.next() : nil, step: 0, denseCodes: false, needGradients: true)
+        ws.forward(self, x: x, noiseSeed: drawsNoise(noise) ? rng.next() : nil, step: 0, denseCodes: false, needGradients: true)
         ws.backward(self)
         var gEncRows = Matrix(rows: dSAE, cols: dIn)
         var gDec = Matrix(rows: dSAE, cols: dIn)
@@ -197,19 +302,20 @@ public final class SAE: SparseAutoencoder, @unchecked Sendable {
                 }
             }
         }
-        return (ws.terms, SAEGradients(W_enc: gEncRows.transposed(), b_enc: ws.gradBEnc, W_dec: gDec, b_dec: ws.gradBDec))
+        return (ws.terms, SAEGradients(W_enc: gEncRows.transposed(), b_enc: ws.gradBEnc, W_dec: gDec, b_dec: ws.gradBDec,
+                                       extra: ws.gradExtra))
     }
 
     /// The loss alone (same noise as `lossAndGradients` for the same rng state), for finite-difference checks.
     public func loss(_ x: Matrix, noise: Bool, rng: inout RNG) throws -> LossTerms {
         try checkInput(x, "loss")
         let ws = StepWorkspace(dIn: dIn, dSAE: dSAE)
-        let useNoise = noise && config.architecture == .nsae && config.sigma > 0
-        ws.forward(self, x: x, noiseSeed: useNoise ? rng.next() : nil, step: 0, denseCodes: false, needGradients: false)
+        ws.forward(self, x: x, noiseSeed: drawsNoise(noise) ? rng.next() : nil, step: 0, denseCodes: false,
+                   needGradients: false, training: true)
         return ws.terms
     }
 
-    /// The relu decoder constraint's gradient step: removes from each decoder row's gradient its component along
+    /// The unit-norm decoder constraint's gradient step: removes from each decoder row's gradient its component along
     /// that row, so a step moves along the unit sphere to first order.
     public func projectDecoderGradient(_ grad: inout Matrix) {
         precondition(grad.rows == dSAE && grad.cols == dIn)
@@ -245,27 +351,3 @@ public final class SAE: SparseAutoencoder, @unchecked Sendable {
     }
 }
 
-/// Architectures by name, as the command language and SAELens cfg.json spell them.
-public enum SAERegistry {
-    /// Names accepted by `make`, with aliases used by SAELens files ("standard" is SAELens's name for relu).
-    public static let names: [String] = ["relu", "nsae"]
-    static let aliases: [String: SAEArchitecture] = ["relu": .relu, "standard": .relu, "nsae": .nsae, "normalized": .nsae]
-
-    public static func architecture(named name: String) throws -> SAEArchitecture {
-        guard let a = aliases[name.lowercased()] else {
-            throw SAEError("unknown SAE architecture '\(name)'; valid names: \(names.joined(separator: ", "))")
-        }
-        return a
-    }
-
-    /// A freshly initialized SAE of the named architecture.
-    public static func make(_ name: String, dIn: Int, dSAE: Int, alpha: Float, sigma: Float = 1,
-                            noise: NoiseMode = .train, mse: MSEMode = .sum, beta: BetaMode = .batch,
-                            layerMeanNorm: Float? = nil, seed: UInt64 = 1, hookName: String? = nil,
-                            hookLayer: Int? = nil, modelName: String? = nil) throws -> SAE {
-        let config = SAEConfig(architecture: try architecture(named: name), dIn: dIn, dSAE: dSAE, alpha: alpha,
-                               sigma: sigma, noise: noise, mse: mse, beta: beta, layerMeanNorm: layerMeanNorm,
-                               seed: seed, hookName: hookName, hookLayer: hookLayer, modelName: modelName)
-        return try SAE(config: config)
-    }
-}

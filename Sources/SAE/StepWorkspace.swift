@@ -4,13 +4,14 @@
 // its per-feature transpose (CSC). Only the encoder's forward product is dense:
 //   xc   = x − b_dec                                   [B, n]
 //   pre  = xc · W_encᵀrows + b_enc (+ σε for nsae)      [B, m]   one sgemm
-//   c    = ReLU(pre)  |  tanh(ReLU(pre))               kept only where active
+//   c    = f(pre), the architecture's activation       kept only where active (SAEKind.activateRow)
 //   x′   = b_dec + Σ_{j active in b} c_bj · W_dec[j]   [B, n]   sparse: B·L0 row axpys
 //   L    = (1/B)Σ_b (‖x′_b − x_b‖² [/n when mse=mean] + β‖c_b‖₁)
+// Everything is generic over the architecture (K: SAEKind), so the per-entry loops are specialised per kind.
 // Backward (s = 2/B, or 2/(B·n) when mse=mean), the first two lines fused into the decode loop while row b's
 // decoder rows are in cache:
 //   dx_b        = s·(x′_b − x_b)
-//   dpre_bj     = (dx_b · W_dec[j] + β/B) · f′(pre_bj)       only for active (b, j); f′ = 1 or 1 − c²
+//   dpre_bj     = (dx_b · W_dec[j] + β/B) · f′(pre_bj)       only for active (b, j); f′ = SAEKind.slope
 //   dW_dec[j]   = Σ_{b: j active} c_bj · dx_b               (per feature, from the CSC list)
 //   dW_enc[:,j] = Σ_{b: j active} dpre_bj · xc_b
 //   db_enc[j]   = Σ_b dpre_bj
@@ -85,6 +86,9 @@ final class StepWorkspace {
     let recon = Scratch<Float>()
     let dx = Scratch<Float>()
     let inputNorms = Scratch<Float>()
+    /// Per-row input normalization x ↦ (x − shift)·scale, when the SAE normalizes its inputs.
+    let rowShift = Scratch<Float>()
+    let rowScale = Scratch<Float>()
     let rowSquaredError = Scratch<Double>()
     // Active entries, row-major.
     let rowStart = Scratch<Int>()
@@ -99,12 +103,29 @@ final class StepWorkspace {
     let colValue = Scratch<Float>()
     let colGrad = Scratch<Float>()
     private let fill = Scratch<Int>()
+    // An architecture's auxiliary entries (TopK's AuxK): `auxPerRow` entries per row, row-major, each with its
+    // code a, its dL/dpre, and per row the gradient of the auxiliary term w.r.t. its own reconstruction (auxDx).
+    var auxPerRow = 0
+    let auxFeature = Scratch<Int32>()
+    let auxValue = Scratch<Float>()
+    let auxGrad = Scratch<Float>()
+    let auxDx = Scratch<Float>()
+    let auxColStart = Scratch<Int>()
+    let auxColRow = Scratch<Int32>()
+    let auxColValue = Scratch<Float>()
+    let auxColGrad = Scratch<Float>()
     private var parts: [CodePart] = []
 
     var nnz = 0
     var terms = LossTerms()
+    /// Whether the last forward ran the architecture's training-time behaviour.
+    private(set) var training = false
+    /// The architecture's whole-batch value of the last forward (BatchTopK's threshold), if any.
+    private(set) var batchValue: Float?
     var gradBEnc: [Float]
     var gradBDec: [Float]
+    /// Gradients of the architecture's extra parameters (filled by its `finishStep`), in their order.
+    var gradExtra: [[Float]] = []
     var gradientsReady = false
 
     init(dIn: Int, dSAE: Int, sharedPre: Scratch<Float>? = nil) {
@@ -116,29 +137,48 @@ final class StepWorkspace {
 
     /// Runs the forward pass. With `denseCodes`, `pre` holds c (zeros included) afterwards; otherwise only the
     /// active-entry list is complete. The noise of row block k is drawn from stream (noiseSeed, step, k).
-    func forward(_ sae: SAE, x: Matrix, noiseSeed: UInt64?, step: UInt64, denseCodes: Bool, needGradients: Bool) {
+    /// `training` (default: `needGradients`) selects the architecture's training-time behaviour.
+    func forward(_ sae: SAE, x: Matrix, noiseSeed: UInt64?, step: UInt64, denseCodes: Bool, needGradients: Bool,
+                 training: Bool? = nil) {
         x.data.withUnsafeBufferPointer { px in
             forward(sae, x: px.baseAddress!, rows: x.rows, noiseSeed: noiseSeed, step: step,
-                    denseCodes: denseCodes, needGradients: needGradients)
+                    denseCodes: denseCodes, needGradients: needGradients, training: training)
         }
     }
 
     func forward(_ sae: SAE, x: UnsafePointer<Float>, rows B: Int, noiseSeed: UInt64?, step: UInt64,
-                 denseCodes: Bool, needGradients: Bool) {
+                 denseCodes: Bool, needGradients: Bool, training: Bool? = nil) {
+        forward(sae.config.architecture.kind, sae, x: x, rows: B, noiseSeed: noiseSeed, step: step,
+                denseCodes: denseCodes, needGradients: needGradients, training: training ?? needGradients)
+    }
+
+    private func forward<K: SAEKind>(_ kind: K.Type, _ sae: SAE, x: UnsafePointer<Float>, rows B: Int, noiseSeed: UInt64?,
+                                     step: UInt64, denseCodes: Bool, needGradients: Bool, training: Bool) {
         let n = dIn, m = dSAE
         rows = B
         gradientsReady = false
+        self.training = training
+        auxPerRow = 0
         xc.ensure(B * n); pre.ensure(B * m); recon.ensure(B * n); inputNorms.ensure(B); rowSquaredError.ensure(B)
         if needGradients { dx.ensure(B * n) }
         guard B > 0 else { terms = LossTerms(); nnz = 0; return }
         let workers = min(Parallel.workers(forWork: B * n * 4), max(1, B / 8))
         let xcP = xc.base, normsP = inputNorms.base
+        let normalization = sae.config.normalization
+        if normalization.transformsRows { rowShift.ensure(B); rowScale.ensure(B) }
+        let shiftP = rowShift.base, scaleP = rowScale.base
         sae.b_dec.withUnsafeBufferPointer { bdec in
             Parallel.run(workers) { w in
                 for b in Parallel.slice(B, part: w, of: workers) {
                     let xr = x + b * n, xcr = xcP + b * n
-                    for i in 0..<n { xcr[i] = xr[i] - bdec[i] }
                     normsP[b] = Vec.dot(xr, xr, n).squareRoot()
+                    if normalization.transformsRows {
+                        let (shift, scale) = InputNormalizer.rowParameters(normalization, xr, n, norm: normsP[b])
+                        shiftP[b] = shift; scaleP[b] = scale
+                        for i in 0..<n { xcr[i] = (xr[i] - shift) * scale - bdec[i] }
+                    } else {
+                        for i in 0..<n { xcr[i] = xr[i] - bdec[i] }
+                    }
                 }
             }
         }
@@ -146,22 +186,35 @@ final class StepWorkspace {
             BLAS.sgemm(transA: false, transB: true, m: B, n: m, k: n, a: xcP, lda: n, b: we.baseAddress!, ldb: n,
                        beta: 0, c: pre.base, ldc: m)
         }
-        activate(sae, rows: B, noiseSeed: noiseSeed, step: step, denseCodes: denseCodes)
-        decode(sae, x: x, rows: B, needGradients: needGradients)
+        activate(K.self, sae, rows: B, noiseSeed: noiseSeed, step: step, denseCodes: denseCodes)
+        decode(K.self, sae, x: x, rows: B, needGradients: needGradients)
+        K.finishStep(self, sae, needGradients: needGradients)
     }
 
     /// Adds b_enc (and noise), applies the activation, and collects the active entries.
-    private func activate(_ sae: SAE, rows B: Int, noiseSeed: UInt64?, step: UInt64, denseCodes: Bool) {
+    private func activate<K: SAEKind>(_ kind: K.Type, _ sae: SAE, rows B: Int, noiseSeed: UInt64?, step: UInt64, denseCodes: Bool) {
         let m = dSAE
         let blocks = (B + GaussianNoise.rowsPerStream - 1) / GaussianNoise.rowsPerStream
         let workers = min(Parallel.workers(forWork: B * m * 2), blocks)
         while parts.count < workers { parts.append(CodePart()) }
-        let isNSAE = sae.config.architecture == .nsae
-        let sigma = sae.config.sigma
+        let sigma = noiseSeed != nil ? sae.config.sigma : nil
         let preP = pre.base
+        let training = self.training
+        let config = sae.config
         let edges = GaussianNoise.upperEdge
+        let extra = K.featureValues(sae, training: training) ?? []
         sae.b_enc.withUnsafeBufferPointer { benc in
+          extra.withUnsafeBufferPointer { extraP in
             edges.withUnsafeBufferPointer { edge in
+                var context = ActivationContext(bEnc: benc.baseAddress!, m: m, config: config, sigma: sigma,
+                                                noiseEdge: edge.baseAddress!, extra: extraP.baseAddress,
+                                                batchValue: nil, training: training)
+                if let v = K.prepareBatch(UnsafePointer(preP), rows: B, context: context) {
+                    context = ActivationContext(bEnc: benc.baseAddress!, m: m, config: config, sigma: sigma,
+                                                noiseEdge: edge.baseAddress!, extra: extraP.baseAddress,
+                                                batchValue: v, training: training)
+                }
+                self.batchValue = context.batchValue
                 let parts = self.parts
                 Parallel.run(workers) { w in
                     let part = parts[w]
@@ -174,90 +227,20 @@ final class StepWorkspace {
                             part.reserve(m)
                             let start = part.feature.count
                             let f = part.feature.base + start, v = part.value.base + start
-                            let found = noiseSeed != nil
-                                ? Self.activateRowWithNoise(p, benc.baseAddress!, m, sigma, edge.baseAddress!, &rng, f, v, dense: denseCodes)
-                                : Self.activateRow(p, benc.baseAddress!, m, f, v, dense: denseCodes)
+                            let found = K.activateRow(p, context, &rng, f, v, dense: denseCodes)
                             part.feature.count = start + found
                             part.value.count = start + found
                             part.rowCount.append(Int32(found))
                         }
                     }
-                    // The activation itself: c = pre⁺ for relu, tanh(pre⁺) for nsae (its slope 1 − c² is taken
-                    // from c when merging).
-                    if isNSAE {
-                        let values = part.value.base
-                        for e in 0..<part.value.count { values[e] = Foundation.tanhf(values[e]) }
-                    }
-                    if denseCodes && isNSAE {
-                        let firstRow = Parallel.slice(blocks, part: w, of: workers).lowerBound * GaussianNoise.rowsPerStream
-                        var e = 0
-                        for r in 0..<part.rowCount.count {
-                            let b = firstRow + r
-                            for _ in 0..<Int(part.rowCount.base[r]) {
-                                preP[b * m + Int(part.feature.base[e])] = part.value.base[e]
-                                e += 1
-                            }
-                        }
-                    }
                 }
             }
+          }
         }
-        mergeParts(workers: workers, rows: B, isNSAE: isNSAE)
+        mergeParts(K.self, workers: workers, rows: B)
     }
 
-    /// Writes the entries of one row whose pre-activation is positive to `feature`/`value` (pre-activation value
-    /// for now); returns how many. The caller reserved room for m entries.
-    @inline(__always)
-    private static func activateRow(_ p: UnsafeMutablePointer<Float>, _ benc: UnsafePointer<Float>, _ m: Int,
-                                    _ feature: UnsafeMutablePointer<Int32>, _ value: UnsafeMutablePointer<Float>,
-                                    dense: Bool) -> Int {
-        var j = 0, k = 0
-        let rp = UnsafeMutableRawPointer(p), rb = UnsafeRawPointer(benc)
-        while j + 16 <= m {
-            let v = rp.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
-                + rb.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
-            let positive = v .> 0
-            if dense { rp.storeBytes(of: v.replacing(with: 0, where: .!positive), toByteOffset: j * 4, as: SIMD16<Float>.self) }
-            if any(positive) {
-                for q in 0..<16 where v[q] > 0 { feature[k] = Int32(j + q); value[k] = v[q]; k += 1 }
-            }
-            j += 16
-        }
-        while j < m {
-            let v = p[j] + benc[j]
-            if v > 0 { feature[k] = Int32(j); value[k] = v; k += 1 }
-            if dense { p[j] = max(v, 0) }
-            j += 1
-        }
-        return k
-    }
-
-    /// As `activateRow`, with ε = σ·Φ⁻¹(u) added; ε is only evaluated where the bucket bound allows activity.
-    @inline(__always)
-    private static func activateRowWithNoise(_ p: UnsafeMutablePointer<Float>, _ benc: UnsafePointer<Float>, _ m: Int,
-                                             _ sigma: Float, _ edge: UnsafePointer<Float>, _ rng: inout NoiseStream,
-                                             _ feature: UnsafeMutablePointer<Int32>, _ value: UnsafeMutablePointer<Float>,
-                                             dense: Bool) -> Int {
-        let shift = UInt32(32 - GaussianNoise.bucketBits)
-        var j = 0, k = 0
-        while j < m {
-            let bits = rng.next()
-            for half in 0..<2 where j < m {
-                let u = UInt32(truncatingIfNeeded: half == 0 ? bits : bits >> 32)
-                let v = p[j] + benc[j]
-                var out: Float = 0
-                if v + sigma * edge[Int(u >> shift)] > 0 {
-                    let noisy = v + sigma * GaussianNoise.normal(fromBits: u)
-                    if noisy > 0 { feature[k] = Int32(j); value[k] = noisy; k += 1; out = noisy }
-                }
-                if dense { p[j] = out }
-                j += 1
-            }
-        }
-        return k
-    }
-
-    private func mergeParts(workers: Int, rows B: Int, isNSAE: Bool) {
+    private func mergeParts<K: SAEKind>(_ kind: K.Type, workers: Int, rows B: Int) {
         var total = 0
         for w in 0..<workers { total += parts[w].feature.count }
         nnz = total
@@ -272,7 +255,7 @@ final class StepWorkspace {
             (entryFeature.base + e).update(from: part.feature.base, count: k)
             (entryValue.base + e).update(from: part.value.base, count: k)
             let slope = entrySlope.base + e, value = part.value.base
-            if isNSAE { for q in 0..<k { slope[q] = 1 - value[q] * value[q] } } else { slope.update(repeating: 1, count: k) }
+            for q in 0..<k { slope[q] = K.slope(ofCode: value[q]) }
             for r in 0..<part.rowCount.count {
                 let c = Int(part.rowCount.base[r])
                 for q in 0..<c { entryRow.base[rowStart.base[b] + q] = Int32(b) }
@@ -286,21 +269,17 @@ final class StepWorkspace {
 
     /// x′ = b_dec + Σ c_bj W_dec[j] per row and the loss terms; with gradients also dx = dL/dx′ and, while the
     /// row's decoder rows are still in cache, dL/dpre of its active entries.
-    private func decode(_ sae: SAE, x: UnsafePointer<Float>, rows B: Int, needGradients: Bool) {
+    private func decode<K: SAEKind>(_ kind: K.Type, _ sae: SAE, x: UnsafePointer<Float>, rows B: Int, needGradients: Bool) {
         let n = dIn
         let workers = min(Parallel.workers(forWork: (nnz + B) * n), max(1, B / 8))
         let config = sae.config
         let meanNorm = Kernels.sumDouble(inputNorms.base, count: B) / Double(B)
-        let beta: Double
-        switch config.architecture {
-        case .relu: beta = Double(config.alpha)
-        case .nsae:
-            let norm = config.beta == .layer ? Double(config.layerMeanNorm ?? 1) : meanNorm
-            beta = Double(config.alpha) * norm * norm
-        }
+        let beta = K.sparsityWeight(config, meanInputNorm: meanNorm)
         let gradScale = Float(config.mse == .mean ? 2.0 / (Double(B) * Double(n)) : 2.0 / Double(B))
         let l1Grad = Float(beta / Double(B))
         let reconP = recon.base, dxP = dx.base, sqP = rowSquaredError.base
+        let denormalize = config.normalization.transformsRows
+        let shiftP = rowShift.base, scaleP = rowScale.base
         let rs = rowStart.base, feat = entryFeature.base, val = entryValue.base, slope = entrySlope.base, grad = entryGrad.base
         sae.W_dec.data.withUnsafeBufferPointer { wdBuf in
             sae.b_dec.withUnsafeBufferPointer { bdec in
@@ -321,6 +300,10 @@ final class StepWorkspace {
                             e += 2
                         }
                         if e < end { Vec.axpy(val[e], wd + Int(feat[e]) * n, r, n) }
+                        if denormalize {
+                            let shift = shiftP[b], inverse = 1 / scaleP[b]
+                            for i in 0..<n { r[i] = r[i] * inverse + shift }
+                        }
                         let xr = x + b * n
                         var sq: Double = 0
                         for i in 0..<n { let d = Double(r[i] - xr[i]); sq += d * d }
@@ -373,6 +356,7 @@ final class StepWorkspace {
             for k in cs[j]..<cs[j + 1] { s += colGrad.base[k] }
             gradBEnc[j] = s
         }
+        groupAuxiliaryEntries()
         // db_dec = Σ_b dx_b − W_encRowsᵀ · db_enc
         for i in 0..<n { gradBDec[i] = 0 }
         gradBDec.withUnsafeMutableBufferPointer { gb in
@@ -414,8 +398,152 @@ final class StepWorkspace {
             Vec.axpy(val[k], dxP + r, dec, n)
             Vec.axpy(grad[k], xcP + r, enc, n)
         }
+        guard auxPerRow > 0 else { return }
+        let auxDxP = auxDx.base
+        for q in auxColStart.base[j]..<auxColStart.base[j + 1] {
+            let r = Int(auxColRow.base[q]) * n
+            Vec.axpy(auxColValue.base[q], auxDxP + r, dec, n)
+            Vec.axpy(auxColGrad.base[q], xcP + r, enc, n)
+        }
+    }
+
+    /// The auxiliary entries grouped by feature, their sums added to db_enc (their pre-activations depend on b_enc
+    /// and, through x − b_dec, on b_dec, which the W_encᵀ·db_enc term of db_dec then covers).
+    private func groupAuxiliaryEntries() {
+        let m = dSAE
+        auxColStart.ensure(m + 1)
+        let cs = auxColStart.base
+        for j in 0...m { cs[j] = 0 }
+        let total = auxPerRow * rows
+        guard total > 0 else { return }
+        auxColRow.ensure(total); auxColValue.ensure(total); auxColGrad.ensure(total)
+        let feat = auxFeature.base
+        for e in 0..<total { cs[Int(feat[e]) + 1] += 1 }
+        for j in 0..<m { cs[j + 1] += cs[j] }
+        fill.ensure(m)
+        let next = fill.base
+        next.update(from: cs, count: m)
+        for e in 0..<total {
+            let j = Int(feat[e]), k = next[j]
+            auxColRow.base[k] = Int32(e / auxPerRow); auxColValue.base[k] = auxValue.base[e]; auxColGrad.base[k] = auxGrad.base[e]
+            next[j] = k + 1
+        }
+        for j in 0..<m where cs[j + 1] > cs[j] {
+            var s: Float = 0
+            for k in cs[j]..<cs[j + 1] { s += auxColGrad.base[k] }
+            gradBEnc[j] += s
+        }
     }
 
     /// Number of rows in which feature j was active (valid after `backward`).
     @inline(__always) func fires(_ j: Int) -> Int { colStart.base[j + 1] - colStart.base[j] }
+}
+
+extension ActivationRows {
+    /// The entries with v = p + b above their feature's threshold (and above 0: c = ReLU(v)·H(v − θ)), as SAELens's
+    /// JumpReLU; with `dense`, p holds the row's codes afterwards.
+    @inline(__always)
+    static func aboveThresholds(_ p: UnsafeMutablePointer<Float>, _ benc: UnsafePointer<Float>, _ theta: UnsafePointer<Float>,
+                                _ m: Int, _ feature: UnsafeMutablePointer<Int32>, _ value: UnsafeMutablePointer<Float>,
+                                dense: Bool) -> Int {
+        var j = 0, k = 0
+        let rp = UnsafeMutableRawPointer(p), rb = UnsafeRawPointer(benc), rt = UnsafeRawPointer(theta)
+        while j + 16 <= m {
+            let v = rp.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
+                + rb.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
+            let t = rt.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
+            let on = (v .> t) .& (v .> 0)
+            if dense { rp.storeBytes(of: v.replacing(with: 0, where: .!on), toByteOffset: j * 4, as: SIMD16<Float>.self) }
+            if any(on) {
+                for q in 0..<16 where on[q] { feature[k] = Int32(j + q); value[k] = v[q]; k += 1 }
+            }
+            j += 16
+        }
+        while j < m {
+            let v = p[j] + benc[j]
+            let on = v > theta[j] && v > 0
+            if on { feature[k] = Int32(j); value[k] = v; k += 1 }
+            if dense { p[j] = on ? v : 0 }
+            j += 1
+        }
+        return k
+    }
+}
+
+/// SAELens's run-time input normalizations (see InputNormalization).
+enum InputNormalizer {
+    /// (shift, scale) of one row: the SAE encodes (x − shift)·scale and decodes to out/scale + shift.
+    @inline(__always)
+    static func rowParameters(_ mode: InputNormalization, _ x: UnsafePointer<Float>, _ n: Int, norm: Float) -> (Float, Float) {
+        switch mode {
+        case .constantNormRescale:
+            return (0, norm > 0 ? Float(Double(n).squareRoot()) / norm : 1)
+        case .layerNorm:
+            var sum = 0.0
+            for i in 0..<n { sum += Double(x[i]) }
+            let mean = sum / Double(n)
+            var sq = 0.0
+            for i in 0..<n { let d = Double(x[i]) - mean; sq += d * d }
+            let std = n > 1 ? (sq / Double(n - 1)).squareRoot() : 0
+            return (Float(mean), Float(1 / (std + 1e-5)))
+        case .none, .expectedAverageOnlyIn:
+            return (0, 1)
+        }
+    }
+}
+
+/// Row activations shared by the architectures.
+enum ActivationRows {
+    /// Writes the entries of one row whose pre-activation is positive to `feature`/`value` (pre-activation value
+    /// for now); returns how many. The caller reserved room for m entries.
+    @inline(__always)
+    static func positive(_ p: UnsafeMutablePointer<Float>, _ benc: UnsafePointer<Float>, _ m: Int,
+                                    _ feature: UnsafeMutablePointer<Int32>, _ value: UnsafeMutablePointer<Float>,
+                                    dense: Bool) -> Int {
+        var j = 0, k = 0
+        let rp = UnsafeMutableRawPointer(p), rb = UnsafeRawPointer(benc)
+        while j + 16 <= m {
+            let v = rp.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
+                + rb.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
+            let positive = v .> 0
+            if dense { rp.storeBytes(of: v.replacing(with: 0, where: .!positive), toByteOffset: j * 4, as: SIMD16<Float>.self) }
+            if any(positive) {
+                for q in 0..<16 where v[q] > 0 { feature[k] = Int32(j + q); value[k] = v[q]; k += 1 }
+            }
+            j += 16
+        }
+        while j < m {
+            let v = p[j] + benc[j]
+            if v > 0 { feature[k] = Int32(j); value[k] = v; k += 1 }
+            if dense { p[j] = max(v, 0) }
+            j += 1
+        }
+        return k
+    }
+
+    /// As `positive`, with ε = σ·Φ⁻¹(u) added; ε is only evaluated where the bucket bound allows activity.
+    @inline(__always)
+    static func positiveWithNoise(_ p: UnsafeMutablePointer<Float>, _ benc: UnsafePointer<Float>, _ m: Int,
+                                             _ sigma: Float, _ edge: UnsafePointer<Float>, _ rng: inout NoiseStream,
+                                             _ feature: UnsafeMutablePointer<Int32>, _ value: UnsafeMutablePointer<Float>,
+                                             dense: Bool) -> Int {
+        let shift = UInt32(32 - GaussianNoise.bucketBits)
+        var j = 0, k = 0
+        while j < m {
+            let bits = rng.next()
+            for half in 0..<2 where j < m {
+                let u = UInt32(truncatingIfNeeded: half == 0 ? bits : bits >> 32)
+                let v = p[j] + benc[j]
+                var out: Float = 0
+                if v + sigma * edge[Int(u >> shift)] > 0 {
+                    let noisy = v + sigma * GaussianNoise.normal(fromBits: u)
+                    if noisy > 0 { feature[k] = Int32(j); value[k] = noisy; k += 1; out = noisy }
+                }
+                if dense { p[j] = out }
+                j += 1
+            }
+        }
+        return k
+    }
+
 }

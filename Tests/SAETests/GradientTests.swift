@@ -101,7 +101,7 @@ final class GradientTests: XCTestCase {
 
     /// The loss terms against a direct evaluation of the formulas in Double.
     func testLossTermsMatchTheFormulas() throws {
-        for arch in SAEArchitecture.allCases {
+        for arch in [SAEArchitecture.relu, .nsae] {   // the L1-penalised kinds; TopKTests covers topk's terms
             for mse in MSEMode.allCases {
                 let sae = try makeRandomSAE(arch, mse: mse)
                 var drng = RNG(seed: 5)

@@ -16,7 +16,7 @@ final class OptimizerTests: XCTestCase {
         for t in 1...steps {
             var rng = RNG(seed: 0)
             var (_, g) = try ref.lossAndGradients(x, noise: false, rng: &rng)
-            if ref.config.architecture == .relu { ref.projectDecoderGradient(&g.W_dec) }
+            if ref.config.architecture.decoderConstraint == .unitNorm { ref.projectDecoderGradient(&g.W_dec) }
             var flat = [g.W_enc.data, g.b_enc, g.W_dec.data, g.b_dec].map { $0.map(Double.init) }
             let norm = flat.joined().reduce(0) { $0 + $1 * $1 }.squareRoot()
             if let clip = config.clipNorm, norm > Double(clip) { flat = flat.map { $0.map { $0 * Double(clip) / norm } } }
@@ -38,7 +38,7 @@ final class OptimizerTests: XCTestCase {
             let bDec = update(ref.b_dec, flat[3], &m.bDec, &v.bDec)
             try ref.setParameters(W_enc: Matrix(rows: sae.dIn, cols: sae.dSAE, data: wEnc), b_enc: bEnc,
                                   W_dec: Matrix(rows: sae.dSAE, cols: sae.dIn, data: wDec), b_dec: bDec)
-            if ref.config.architecture == .relu { ref.normalizeDecoderRows() }
+            if ref.config.architecture.decoderConstraint == .unitNorm { ref.normalizeDecoderRows() }
         }
         return ref
     }

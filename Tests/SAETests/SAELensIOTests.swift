@@ -88,8 +88,8 @@ final class SAELensIOTests: XCTestCase {
         XCTAssertThrowsError(try SAELensIO.load(folder + "/missing")) { XCTAssertTrue("\($0)".contains("no tensor b_dec"), "\($0)") }
         // Unsupported architecture and missing d_in.
         try FileManager.default.createDirectory(atPath: folder + "/jump", withIntermediateDirectories: true)
-        try Data(#"{"architecture": "jumprelu", "d_in": 4, "d_sae": 8}"#.utf8).write(to: URL(fileURLWithPath: folder + "/jump/cfg.json"))
-        XCTAssertThrowsError(try SAELensIO.load(folder + "/jump")) { XCTAssertTrue("\($0)".contains("'jumprelu' is not supported"), "\($0)") }
+        try Data(#"{"architecture": "gated", "d_in": 4, "d_sae": 8}"#.utf8).write(to: URL(fileURLWithPath: folder + "/jump/cfg.json"))
+        XCTAssertThrowsError(try SAELensIO.load(folder + "/jump")) { XCTAssertTrue("\($0)".contains("'gated' is not supported"), "\($0)") }
         try Data(#"{"architecture": "standard", "d_sae": 8}"#.utf8).write(to: URL(fileURLWithPath: folder + "/jump/cfg.json"))
         XCTAssertThrowsError(try SAELensIO.load(folder + "/jump")) { XCTAssertTrue("\($0)".contains("no integer d_in"), "\($0)") }
     }

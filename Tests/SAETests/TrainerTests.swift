@@ -137,8 +137,8 @@ final class TrainerTests: XCTestCase {
         XCTAssertThrowsError(try InMemoryBatchSource(layers: [rng.normalMatrix(4, 8), rng.normalMatrix(3, 8)])) {
             XCTAssertTrue("\($0)".contains("layer 1 has 3 rows"), "\($0)")
         }
-        XCTAssertThrowsError(try SAERegistry.make("topk", dIn: 4, dSAE: 8, alpha: 1)) {
-            XCTAssertTrue("\($0)".contains("unknown SAE architecture 'topk'") && "\($0)".contains("relu, nsae"), "\($0)")
+        XCTAssertThrowsError(try SAERegistry.make("gated", dIn: 4, dSAE: 8, alpha: 1)) {
+            XCTAssertTrue("\($0)".contains("unknown SAE architecture 'gated'") && "\($0)".contains("relu, nsae, topk"), "\($0)")
         }
     }
 

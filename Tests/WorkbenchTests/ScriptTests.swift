@@ -228,6 +228,38 @@ final class ScriptTests: XCTestCase {
         for (a, b) in zip(before, after) { XCTAssertEqual(a, b, accuracy: 1e-3 * max(1, abs(a))) }
     }
 
+    /// Every registered architecture through train, compare, features, norms, cosine, fit, top, feature, save
+    /// and load (Tests/scripts/kinds.nsae).
+    func testEveryArchitectureThroughTheAnalysisVerbs() throws {
+        let tmp = Fixtures.temporaryDirectory("kinds")
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        let out = try Self.run(script: "kinds.nsae", tmp: tmp)
+        XCTAssertEqual(out.status, 1, "the last line is an error")
+        for line in 8...12 { XCTAssertEqual(out.table(line: line).rows.count, 6, "train line \(line): 2 steps × 3 layers") }
+        // TopK and BatchTopK train at L0 = k (BatchTopK on average over the batch).
+        for l0 in out.numbers(line: 10, column: "l0") + out.numbers(line: 11, column: "l0") { XCTAssertEqual(l0, 3, accuracy: 1e-9) }
+        let compare = out.table(line: 13)
+        XCTAssertEqual(compare.rows.map { $0[1] as? String }, ["relu", "nsae", "topk", "batchtopk", "jumprelu"].flatMap { [$0, $0, $0] })
+        let l0 = out.numbers(line: 13, column: "l0")
+        for i in 6..<9 { XCTAssertEqual(l0[i], 3, accuracy: 1e-9, "topk evaluates at L0 = k") }
+        for v in l0 { XCTAssertTrue(v >= 0 && v <= 32) }
+        XCTAssertEqual(out.numbers(line: 14, column: "norm").count, 3)
+        XCTAssertEqual(out.numbers(line: 15, column: "norm").count, 3)
+        XCTAssertEqual(out.table(line: 16).rows.count, 3)
+        XCTAssertEqual(out.numbers(line: 17, column: "pairs"), [50, 6])
+        XCTAssertEqual(out.numbers(line: 18, column: "layers"), [3])
+        XCTAssertEqual(out.numbers(line: 19, column: "activation").count, 2)
+        XCTAssertEqual(out.table(line: 20).rows.count, 2)
+        // The batchtopk group saved (as SAELens jumprelu folders) and reloaded evaluates the same.
+        let cfg = try JSONSerialization.jsonObject(with: Data(contentsOf: tmp.appendingPathComponent("btk/synthetic.layer0/cfg.json"))) as? [String: Any]
+        XCTAssertEqual(cfg?["architecture"] as? String, "jumprelu")
+        let reloaded = out.numbers(line: 23, column: "mse"), original = out.numbers(line: 24, column: "mse")
+        XCTAssertEqual(reloaded.count, 3)
+        for (a, b) in zip(reloaded, original) { XCTAssertEqual(a, b, accuracy: 1e-5 * max(1, abs(a))) }
+        let error = try XCTUnwrap(out.objects.last)
+        XCTAssertTrue("\(error)".contains("alpha= is not an option of topk"), "\(error)")
+    }
+
     func testHarvestSpliceAndLogits() throws {
         let tmp = Fixtures.temporaryDirectory("harvest")
         defer { try? FileManager.default.removeItem(at: tmp) }

@@ -105,8 +105,19 @@ final class SAEObject: SessionObject, SaveableObject {
     var architecture: String { group.saes.first?.config.architecture.rawValue ?? "?" }
     var summary: String {
         let first = group.saes[0].config
-        return "\(group.count) × \(architecture) \(first.dIn)→\(first.dSAE), alpha \(formatNumber(decimal(first.alpha))), trained \(group.stepsTrained) steps"
+        return "\(group.count) × \(architecture) \(first.dIn)→\(first.dSAE), \(Self.settings(first)), trained \(group.stepsTrained) steps"
     }
+    /// The architecture's own settings as `sae` takes them (alpha for the L1 kinds, k for TopK …).
+    static func settings(_ c: SAEConfig) -> String {
+        c.architecture.options.compactMap { o -> String? in
+            switch o.name {
+            case "alpha": return "alpha \(formatNumber(decimal(c.alpha)))"
+            case "sigma", "noise", "beta": return nil
+            default: return c.options[o.name].map { "\(o.name) \(formatNumber(decimal(Float($0))))" }
+            }
+        }.joined(separator: ", ")
+    }
+
     var descriptionTable: Table {
         Table(columns: ["layer", "hook", "architecture", "d_in", "d_sae", "alpha", "sigma", "steps"], rows: group.saes.enumerated().map { i, sae in
             let c = sae.config

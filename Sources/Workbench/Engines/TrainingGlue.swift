@@ -8,7 +8,9 @@ import Tensor
 
 extension Engines {
     static func makeSAE(_ call: Call) throws -> Value {
-        guard case .string(let kind) = call.arguments[0] else { throw call.error(atArgument: 0, "expected relu or nsae") }
+        guard case .string(let kind) = call.arguments[0] else {
+            throw call.error(atArgument: 0, "expected one of \(SAERegistry.names.joined(separator: ", "))")
+        }
         let storeObject = try call.object(1, as: StoreObject.self)
         let store = storeObject.store
         let available = store.hooks.map(\.layer)
@@ -27,23 +29,35 @@ extension Engines {
         let squaredWidths = hookIndices.reduce(0) { $0 + store.hooks[$1].d * store.hooks[$1].d }
         // Parameters, gradients and both Adam moments: 4 copies of W_enc and W_dec.
         try checkMemory(call, option: "expansion", [squaredWidths, expansion, 8], bytesEach: 4, what: "the SAE group's weights, gradients and Adam state")
-        let alpha = call.number("alpha") ?? (kind == "nsae" ? 1e-6 : 1e-3)
-        guard alpha >= 0 else { throw call.error(atOption: "alpha", "alpha must be ≥ 0") }
-        let sigma = call.number("sigma") ?? 1
-        guard sigma >= 0 else { throw call.error(atOption: "sigma", "sigma must be ≥ 0") }
-        let noise = NoiseMode(rawValue: call.string("noise") ?? "train") ?? .train
-        let mse = MSEMode(rawValue: call.string("mse") ?? "sum") ?? .sum
-        let beta = BetaMode(rawValue: call.string("beta") ?? "batch") ?? .batch
-        let seed = call.integer("seed") ?? call.session.settings.seed
-        let scaled = (call.string("init") ?? "unit") == "scaled"
-        if scaled && kind != "nsae" {
-            throw call.error(atOption: "init", "init=scaled is for nsae: the relu SAE keeps unit-norm decoder rows")
+        let architecture: SAEArchitecture
+        do { architecture = try SAERegistry.architecture(named: kind) } catch {
+            throw call.error(atArgument: 0, "\(error)")
         }
-        let group = try SAEGroup.make(kind, dims: hookIndices.map { store.hooks[$0].d }, expansion: expansion,
-                                      alpha: Float(alpha), sigma: Float(sigma), noise: noise, mse: mse, beta: beta,
-                                      layerMeanNorms: hookIndices.map { Float(store.normStats[$0].mean) },
-                                      seed: UInt64(max(0, seed)), layers: layers,
-                                      hookNames: hookIndices.map { store.hooks[$0].name }, modelName: store.manifest.model)
+        let mse = MSEMode(rawValue: call.string("mse") ?? "sum") ?? .sum
+        let seed = call.integer("seed") ?? call.session.settings.seed
+        var template = SAEConfig(architecture: architecture, dIn: 1, dSAE: 1, alpha: .nan, mse: mse, seed: UInt64(max(0, seed)),
+                                 modelName: store.manifest.model)
+        let own = Set(architecture.options.map(\.name))
+        for option in SAEVerbs.architectureOptions.map(\.name) where call.has(option) {
+            guard own.contains(option) else {
+                throw call.error(atOption: option, "\(option)= is not an option of \(architecture.name); its options: \(architecture.options.map(\.name).joined(separator: ", "))")
+            }
+            let setting: SAEOptionSetting
+            if let w = call.string(option) { setting = .word(w) }
+            else if let v = call.number(option) { setting = .number(v) }
+            else if case .string(let w)? = call.option(option) { setting = .word(w) }
+            else { throw call.error(atOption: option, "\(option) needs a value") }
+            do { try architecture.set(option, setting, in: &template) } catch {
+                throw call.error(atOption: option, "\(error)")
+            }
+        }
+        let scaled = (call.string("init") ?? "unit") == "scaled"
+        if scaled && architecture != .nsae {
+            throw call.error(atOption: "init", "init=scaled is for nsae: the \(architecture.name) SAE keeps unit-norm decoder rows")
+        }
+        let group = try SAEGroup.make(template: template, dims: hookIndices.map { store.hooks[$0].d }, expansion: expansion,
+                                      layerMeanNorms: hookIndices.map { Float(store.normStats[$0].mean) }, layers: layers,
+                                      hookNames: hookIndices.map { store.hooks[$0].name })
         if scaled {
             try group.scaleToInputNorms(hookIndices.map { Float(store.normStats[$0].mean) })
             // b_dec starts at the data mean (over the first non-BOS rows), for the same reason: Adam would need
@@ -95,6 +109,7 @@ extension Engines {
         let lr = call.number("lr") ?? 1e-3
         let optimizer = AdamConfig(lr: Float(lr), warmupSteps: call.integer("warmup") ?? 0)
         let logEvery = try positive(call, "log_every", default: 100)
+        let resampleEvery = call.has("resample_every") ? try positive(call, "resample_every", default: 1) : nil
         let hooks = try hookIndices(sae, store, call, argument: 1)
         // Keep one reader per (group, store) so a second `train` continues the shuffled stream.
         if sae.reader == nil || sae.reader!.store !== store || sae.reader!.hooks != hooks {
@@ -104,7 +119,8 @@ extension Engines {
         let context = call.work("train")
         defer { call.finish(context) }
         let log = try GroupTrainer.train(sae.group, source: sae.reader!, steps: steps, batchSize: batch, optimizer: optimizer,
-                                         logEvery: logEvery, checkpointPath: call.string("checkpoint"), context: context)
+                                         logEvery: logEvery, checkpointPath: call.string("checkpoint"),
+                                         resampleEvery: resampleEvery, context: context)
         call.finish(context)
         let table = Table(columns: TrainingLog.columns, rows: log.table.map { $0.map(Cell.number) })
         if Set(log.rows.map(\.step)).count >= 2 { call.display(.figure(trainingCurves(sae.group.log))) }

@@ -1,32 +1,64 @@
+import SAE
+
 // Verbs that make, train, evaluate and save SAE groups.
 
 enum SAEVerbs {
     static var all: [Verb] { [sae, train, eval, splice, compare, save] }
 
+    /// The `sae` verb's kinds, options, help and completion come from the SAE registry.
     static let sae = Verb(
-        "sae", summary: "a group of SAEs, one per layer of a store; KIND is relu (standard) or nsae (normalized)",
-        usage: "sae KIND STORE [layers=…] expansion=16 alpha=… [sigma=1] [noise=train|always] [mse=sum|mean] [beta=batch|layer] [init=unit|scaled] [seed=1]",
+        "sae", summary: "a group of SAEs, one per layer of a store; KIND is one of \(SAERegistry.names.joined(separator: ", "))",
+        usage: "sae KIND STORE [layers=…] expansion=16 [mse=sum|mean] [init=unit|scaled] [seed=1] KIND's options: " +
+            SAERegistry.architectures.map { a in
+                "\(a.name) " + a.options.map { "[\($0.name)=\(optionPlaceholder($0))]" }.joined(separator: " ")
+            }.joined(separator: "; "),
         example: "norm = sae nsae acts expansion=16 alpha=1e-6 sigma=1",
-        positionals: [.required("KIND", .word(["relu", "nsae"]), "the architecture"),
+        positionals: [.required("KIND", .word(SAERegistry.names), "the architecture: " +
+                                    SAERegistry.architectures.map { "\($0.name), \($0.summary)" }.joined(separator: "; ")),
                       .required("STORE", .object("store"), "the activations it will be trained on")],
         options: [
             .optional("layers", .layers, default: "all layers of the store", "which layers get an SAE"),
             .optional("expansion", .number, default: "16", "d_sae / d_in"),
-            .optional("alpha", .number, default: "1e-3 (relu), 1e-6 (nsae)", "sparsity coefficient"),
-            .optional("sigma", .number, default: "1", "NSAE noise scale"),
-            .optional("noise", .word(["train", "always"]), default: "train", "when NSAE noise is applied"),
             .optional("mse", .word(["sum", "mean"]), default: "sum", "reconstruction loss reduction"),
-            .optional("beta", .word(["batch", "layer"]), default: "batch", "NSAE normalization statistics"),
             .optional("init", .word(["unit", "scaled"]), default: "unit",
                       "unit: random unit decoder rows, W_enc = W_decᵀ, b_dec = 0; scaled (nsae only): decoder rows at the layer's mean ‖x‖, encoder rows at its inverse and b_dec at the data mean, so every layer starts at its own scale"),
             .optional("seed", .integer, default: "session seed", "initialization seed"),
-        ],
+        ] + architectureOptions,
         unavailable: EngineStatus.sae
     ) { call in try Engines.makeSAE(call) }
 
+    /// Every architecture's own options, merged by name (the help says which kinds take each).
+    static var architectureOptions: [Parameter] {
+        var order: [String] = []
+        var byName: [String: (option: SAEKindOption, kinds: [String], defaults: [String])] = [:]
+        for a in SAERegistry.architectures {
+            for o in a.options {
+                if byName[o.name] == nil { order.append(o.name); byName[o.name] = (o, [], []) }
+                byName[o.name]!.kinds.append(a.name)
+                byName[o.name]!.defaults.append("\(o.defaultText) (\(a.name))")
+            }
+        }
+        return order.map { name in
+            let entry = byName[name]!
+            let kind: ParameterKind
+            switch entry.option.value {
+            case .number: kind = .number
+            case .integer: kind = .integer
+            case .word(let words): kind = .word(words)
+            }
+            let defaults = entry.kinds.count == 1 ? entry.option.defaultText : entry.defaults.joined(separator: ", ")
+            return .optional(name, kind, default: defaults, "\(entry.kinds.joined(separator: ", ")): \(entry.option.help)")
+        }
+    }
+
+    static func optionPlaceholder(_ option: SAEKindOption) -> String {
+        if case .word(let words) = option.value { return words.joined(separator: "|") }
+        return "…"
+    }
+
     static let train = Verb(
         "train", summary: "train an SAE group on a store; interruptible with Ctrl-C and resumable by running it again",
-        usage: "train SAE STORE steps=N|tokens=N [batch=4096] [lr=1e-3] [warmup=0] [log_every=100] [checkpoint=\"PATH\"]",
+        usage: "train SAE STORE steps=N|tokens=N [batch=4096] [lr=1e-3] [warmup=0] [log_every=100] [resample_every=N] [checkpoint=\"PATH\"]",
         example: "train norm acts tokens=2M",
         positionals: [.required("SAE", .object("sae"), "the SAE group"), .required("STORE", .object("store"), "training activations")],
         options: [
@@ -36,6 +68,8 @@ enum SAEVerbs {
             .optional("lr", .number, default: "1e-3", "Adam learning rate"),
             .optional("warmup", .integer, default: "0", "linear learning-rate warm-up steps"),
             .optional("log_every", .integer, default: "100", "steps between log rows"),
+            .optional("resample_every", .integer, default: "off",
+                      "every N steps, resample the features that did not fire in those N steps (Anthropic's resampling; \(SAERegistry.architectures.filter(\.resamplesDeadFeatures).map(\.name).joined(separator: ", ")))"),
             .optional("checkpoint", .string, "a folder to save the group to when training stops"),
         ],
         unavailable: EngineStatus.training
