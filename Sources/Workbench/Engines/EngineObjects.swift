@@ -88,6 +88,8 @@ final class SAEObject: SessionObject, SaveableObject {
     var store: StoreObject?
     var reader: ShuffledBatchReader?
     var lastEval: [LayerMetrics]?
+    /// The settings of the latest `train` call, which `export` writes into a SAELens training script.
+    var lastTraining: TrainingSettings?
     init(group: SAEGroup, store: StoreObject?) { self.group = group; self.store = store }
 
     var typeName: String { "sae" }
@@ -119,6 +121,13 @@ final class SAEObject: SessionObject, SaveableObject {
     func save(to path: String, call: Call) throws {
         try SAELensIO.save(group, to: path)
     }
+}
+
+/// What a `train` call was given (the group itself keeps only its weights, steps and log).
+struct TrainingSettings {
+    var batch: Int
+    var lr: Double
+    var warmup: Int
 }
 
 /// The result of `run MODEL "TEXT"`.
