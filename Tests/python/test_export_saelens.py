@@ -57,3 +57,31 @@ def test_export_refuses_what_saelens_cannot_train(tmp_path):
                    f'export n "{tmp_path / "t.py"}" steps=3\n', tmp_path, ok=False)
     assert "hook name" in out[-1]["error"] and "export" in out[-1]["error"]
     assert not (tmp_path / "t.py").exists()
+
+
+@pytest.mark.parametrize("kind,options,config_class,fields", [
+    ("relu", "alpha=2e-3", "StandardTrainingSAEConfig", {"l1_coefficient": 2e-3}),
+    ("topk", "k=5", "TopKTrainingSAEConfig", {"k": 5}),
+    ("jumprelu", "l0_coefficient=0.5", "JumpReLUTrainingSAEConfig", {"l0_coefficient": 0.5}),
+])
+def test_exported_config_is_accepted_by_saelens(tmp_path, shared_data, kind, options, config_class, fields):
+    """Each kind's hyperparameters land in the SAELens training config class of that architecture."""
+    import runpy
+    model = shared_data / "gpt2-tiny"
+    if not (model / "model.safetensors").exists():
+        pytest.skip(f"the tiny GPT-2 fixture is not at {model}")
+    script = tmp_path / "train_saelens.py"
+    run_nsae(f'gpt2 = load gpt2 "{model}"\n'
+             f'text = load text "{REPO / "notebooks" / "data" / "corpus.txt"}"\n'
+             f'acts = harvest gpt2 text hook=mlp_out layers=1 tokens=200 context=16 out="{tmp_path / "acts"}"\n'
+             f's = sae {kind} acts expansion=2 {options}\n'
+             f'export s "{script}" tokens=1000\n', tmp_path)
+    module = runpy.run_path(str(script), run_name="exported")
+    assert module["SAE_CONFIG"].__name__ == config_class
+    assert module["STEPS"] == 1 and module["BATCH_TOKENS"] == 4096  # tokens=1000 rounds up to one default batch
+    (layer,) = module["LAYERS"]
+    cfg = module["SAE_CONFIG"](**layer["sae"])
+    assert (layer["hook_name"], cfg.architecture(), cfg.d_in, cfg.d_sae) == \
+        ("blocks.1.hook_mlp_out", {"relu": "standard"}.get(kind, kind), 32, 64)
+    for name, value in fields.items():
+        assert getattr(cfg, name) == value
