@@ -90,6 +90,8 @@ final class SAEObject: SessionObject, SaveableObject {
     var store: StoreObject?
     var reader: ShuffledBatchReader?
     var lastEval: [LayerMetrics]?
+    /// The settings of the latest `train` call, which `export` writes into a SAELens training script.
+    var lastTraining: TrainingSettings?
     /// The cfg's `model_from_pretrained_kwargs` flags of a loaded SAELens SAE (kept, and written back on save).
     var loadedModelKwargs: [String: Bool]?
     init(group: SAEGroup, store: StoreObject?, modelKwargs: [String: Bool]? = nil) {
@@ -142,6 +144,13 @@ final class SAEObject: SessionObject, SaveableObject {
         try SAELensIO.save(group, to: path)
         if let kwargs = modelFromPretrainedKwargs { try Engines.writeModelFromPretrainedKwargs(kwargs, under: path) }
     }
+}
+
+/// What a `train` call was given (the group itself keeps only its weights, steps and log).
+struct TrainingSettings {
+    var batch: Int
+    var lr: Double
+    var warmup: Int
 }
 
 /// The result of `run MODEL "TEXT"`.

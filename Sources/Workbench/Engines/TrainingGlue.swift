@@ -116,6 +116,7 @@ extension Engines {
             sae.reader = try ShuffledBatchReader(store: store, hooks: hooks, seed: UInt64(max(0, call.session.settings.seed)))
         }
         if sae.store == nil { sae.store = storeObject }
+        sae.lastTraining = TrainingSettings(batch: batch, lr: lr, warmup: optimizer.warmupSteps)
         let context = call.work("train")
         defer { call.finish(context) }
         let log = try GroupTrainer.train(sae.group, source: sae.reader!, steps: steps, batchSize: batch, optimizer: optimizer,

@@ -1,0 +1,260 @@
+import Foundation
+import SAE
+
+// `export SAE "train_saelens.py" [steps=N] [tokens=N] [dataset="…"]`: a runnable SAELens training script for the same
+// experiment, so a study prototyped here scales to GPUs there and comes back with `load sae`.
+
+enum ExportVerb {
+    static let export = Verb(
+        "export", summary: "write a runnable SAELens training script for the same experiment (one SAE per layer, NSAE through the nsae_saelens package in python/)",
+        usage: "export SAE \"train_saelens.py\" [steps=N] [tokens=N] [dataset=\"HF name or local .txt/.jsonl\"]",
+        example: "export norm \"train_saelens.py\" tokens=100M",
+        positionals: [.required("SAE", .object("sae"), "the SAE group whose architecture, hyperparameters and hooks the script trains"),
+                      .required("PATH", .string, "the .py file to write")],
+        options: [
+            .optional("steps", .integer, default: "the steps the group has trained", "optimizer steps per SAE"),
+            .optional("tokens", .integer, "training tokens per SAE (instead of steps=)"),
+            .optional("dataset", .string, default: "none: the script asks for --dataset", "the script's default dataset"),
+        ]
+    ) { call in try write(call) }
+
+    static func write(_ call: Call) throws -> Value {
+        let object = try call.object(0, as: SAEObject.self)
+        guard case .string(let path) = call.arguments[1] else { throw call.error(atArgument: 1, "expected a path") }
+        guard path.hasSuffix(".py") else { throw call.error(atArgument: 1, "the script is a .py file; `\(path)` is not") }
+        let training = object.lastTraining ?? TrainingSettings(batch: 4096, lr: 1e-3, warmup: 0)
+        var steps = object.group.stepsTrained
+        switch (call.integer("steps"), call.integer("tokens")) {
+        case (let s?, nil):
+            guard s >= 1 else { throw call.error(atOption: "steps", "steps must be at least 1, found \(s)") }
+            steps = s
+        case (nil, let t?):
+            guard t >= 1 else { throw call.error(atOption: "tokens", "tokens must be at least 1, found \(t)") }
+            steps = t / training.batch + (t % training.batch == 0 ? 0 : 1)
+        case (.some, .some): throw call.error(atOption: "tokens", "give steps= or tokens=, not both")
+        case (nil, nil):
+            guard steps >= 1 else { throw call.error("the group has not been trained yet: give steps=N or tokens=N") }
+        }
+        let script = try SAELensScript(object: object, training: training, steps: steps, dataset: call.string("dataset"),
+                                       call: call).text
+        try Saving.write(script, to: URL(fileURLWithPath: path), call: call)
+        return .string(path)
+    }
+}
+
+/// The Python text of the exported script.
+struct SAELensScript {
+    let text: String
+
+    /// A TransformerLens hook name, as `harvest` records them (`blocks.5.hook_mlp_out`, `hook_embed`, …).
+    static func isModelHook(_ name: String) -> Bool {
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        if parts.count >= 3, parts[0] == "blocks", Int(parts[1]) != nil { return parts.last!.hasPrefix("hook_") }
+        return ["hook_embed", "hook_pos_embed", "ln_final.hook_normalized", "ln_final.hook_scale"].contains(name)
+    }
+
+    init(object: SAEObject, training: TrainingSettings, steps: Int, dataset: String?, call: Call) throws {
+        let group = object.group
+        let first = group.saes[0].config
+        let kind = first.architecture.name
+        guard let mapping = SAELensTrainingConfig.byKind[kind] else {
+            throw call.error(atArgument: 0, "export: SAELens has no training configuration for a \(kind) SAE (exportable: \(SAELensTrainingConfig.byKind.keys.sorted().joined(separator: ", ")))")
+        }
+        var layers: [String] = []
+        for (i, sae) in group.saes.enumerated() {
+            let c = sae.config
+            guard c.architecture.name == kind else { throw call.error(atArgument: 0, "export: the group mixes \(kind) and \(c.architecture.name) SAEs") }
+            guard let hook = c.hookName, SAELensScript.isModelHook(hook) else {
+                throw call.error(atArgument: 0, "export: layer \(group.layers[i]) has no hook name of a model (\(c.hookName ?? "none"): synthetic or imported activations), so SAELens would not know where to read its activations; harvest them from a model first")
+            }
+            if c.normalization != .none {
+                throw call.error(atArgument: 0, "export: normalize_activations \(c.normalization.rawValue) of layer \(group.layers[i]) is not exported (nsae reads it, SAELens trains it differently)")
+            }
+            let fields: [String]
+            do {
+                fields = try mapping.fields(c).map { "\($0.0)=\($0.1)" }
+            } catch {
+                throw call.error(atArgument: 0, "\(error) (layer \(group.layers[i]))")
+            }
+            layers.append("    {\"hook_name\": \(Python.string(hook)), \"sae\": dict(d_in=\(c.dIn), d_sae=\(c.dSAE), \(fields.joined(separator: ", ")))},")
+        }
+        let model = object.store?.store.manifest.model ?? first.modelName ?? "gpt2"
+        let context = object.store.map { $0.store.contextLength } ?? 128
+        let summary = "\(group.count) × \(kind) SAE\(group.count == 1 ? "" : "s") (d_in \(first.dIn) → d_sae \(first.dSAE)), trained in nsae for \(group.stepsTrained) steps"
+        text = """
+        #!/usr/bin/env python3
+        \"\"\"SAELens training script exported by nsae (`export SAE "…py"`): the same experiment, one SAE per hook.
+
+        Experiment: \(summary).
+        Each hook's SAE is trained by SAELens's LanguageModelSAETrainingRunner and saved to OUT/<hook name>/, a folder
+        of SAELens folders that nsae reads back as one group: `g = load sae "OUT"`, then splice, inspect and compare.
+
+        Set up:  pip install sae-lens ./python        (python/ of the nsae repository: the nsae_saelens package)
+        Run:     python \(URL(fileURLWithPath: "train_saelens.py").lastPathComponent) --dataset monology/pile-uncopyrighted --device cuda
+        Local:   --model path/to/hf-gpt2-folder --dataset corpus.txt     (no download: a Hugging Face GPT-2 folder,
+                 a .txt file of blank-line separated documents or a .jsonl file with a "text" field)
+        \"\"\"
+        import argparse
+        from pathlib import Path
+
+        import torch
+
+        import nsae_saelens  # noqa: F401  registers the nsae architecture with SAELens
+        from nsae_saelens.local import hooked_gpt2_from_folder, text_dataset
+        from sae_lens import LanguageModelSAERunnerConfig, LanguageModelSAETrainingRunner, LoggingConfig
+        from \(mapping.module) import \(mapping.className)
+
+        MODEL = \(Python.string(model))
+        DATASET = \(dataset.map(Python.string) ?? "None")
+        CONTEXT_SIZE = \(context)
+        BATCH_TOKENS = \(training.batch)
+        LR = \(Python.literal(training.lr) ?? "1e-3")
+        LR_WARM_UP_STEPS = \(training.warmup)
+        STEPS = \(steps)
+        # \(mapping.note)
+        SAE_CONFIG = \(mapping.className)
+        LAYERS = [
+        \(layers.joined(separator: "\n"))
+        ]
+
+
+        def main():
+            parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+            parser.add_argument("--model", default=MODEL, help="a TransformerLens model name, or a local Hugging Face GPT-2 folder")
+            parser.add_argument("--dataset", default=DATASET, help="a Hugging Face dataset, or a local .txt/.jsonl file")
+            parser.add_argument("--tokenized", action="store_true", help="the Hugging Face dataset is already tokenized")
+            parser.add_argument("--steps", type=int, default=STEPS, help="optimizer steps per SAE")
+            parser.add_argument("--tokens", type=int, help="training tokens per SAE (instead of --steps)")
+            parser.add_argument("--batch", type=int, default=BATCH_TOKENS, help="tokens per step")
+            parser.add_argument("--lr", type=float, default=LR)
+            parser.add_argument("--context-size", type=int, default=CONTEXT_SIZE)
+            parser.add_argument("--prompts-per-batch", type=int, default=32, help="SAELens store_batch_size_prompts")
+            parser.add_argument("--buffer-batches", type=int, default=20, help="SAELens n_batches_in_buffer")
+            parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+            parser.add_argument("--out", default="saelens-out", help="folder of the trained SAEs, one folder per hook")
+            parser.add_argument("--wandb", action="store_true", help="log to Weights & Biases")
+            parser.add_argument("--seed", type=int, default=1)
+            args = parser.parse_args()
+            if not args.dataset:
+                parser.error("give --dataset (a Hugging Face dataset, or a local .txt/.jsonl file)")
+            local_model = Path(args.model).is_dir()
+            model = hooked_gpt2_from_folder(args.model, device=args.device) if local_model else None
+            local_data = Path(args.dataset).is_file()
+            tokens = args.tokens or args.steps * args.batch
+            for layer in LAYERS:
+                cfg = LanguageModelSAERunnerConfig(
+                    sae=SAE_CONFIG(**layer["sae"], device=args.device),
+                    model_name=Path(args.model).name if local_model else args.model,
+                    hook_name=layer["hook_name"],
+                    dataset_path="local" if local_data else args.dataset,
+                    is_dataset_tokenized=args.tokenized and not local_data,
+                    streaming=not local_data,
+                    context_size=args.context_size,
+                    training_tokens=tokens,
+                    train_batch_size_tokens=args.batch,
+                    lr=args.lr,
+                    lr_warm_up_steps=LR_WARM_UP_STEPS,
+                    store_batch_size_prompts=args.prompts_per_batch,
+                    n_batches_in_buffer=args.buffer_batches,
+                    device=args.device,
+                    seed=args.seed,
+                    logger=LoggingConfig(log_to_wandb=args.wandb),
+                    output_path=str(Path(args.out) / layer["hook_name"].replace("/", "_")),
+                    checkpoint_path=None,
+                    n_checkpoints=0,
+                )
+                runner = LanguageModelSAETrainingRunner(
+                    cfg, override_model=model, override_dataset=text_dataset(args.dataset) if local_data else None)
+                runner.run()
+                print(f"trained {layer['hook_name']} -> {cfg.output_path}", flush=True)
+
+
+        if __name__ == "__main__":
+            main()
+
+        """
+    }
+}
+
+/// How each nsae architecture maps onto a SAELens 6 training configuration.
+struct SAELensTrainingConfig: Sendable {
+    let module: String
+    let className: String
+    let note: String
+    /// (SAELens field, Python literal) pairs.
+    let fields: @Sendable (SAEConfig) throws -> [(String, String)]
+
+    private static func number(_ name: String, _ value: Double) throws -> (String, String) {
+        guard let literal = Python.literal(value) else { throw SAEError("export: \(name) is \(value), not a finite number") }
+        return (name, literal)
+    }
+    private static func option(_ c: SAEConfig, _ name: String, as field: String, default fallback: Double? = nil) throws -> (String, String) {
+        guard let v = c.options[name] ?? fallback else { throw SAEError("export: the \(c.architecture.name) SAE has no \(name)") }
+        return try number(field, v)
+    }
+    /// SAELens's other architectures sum the squared error over dimensions, as nsae's mse=sum.
+    private static func sumMSE(_ c: SAEConfig) throws {
+        guard c.mse == .sum else { throw SAEError("export: mse=mean has no SAELens equivalent for a \(c.architecture.name) SAE (only the nsae architecture takes it)") }
+    }
+
+    static let byKind: [String: SAELensTrainingConfig] = [
+        "nsae": SAELensTrainingConfig(
+            module: "nsae_saelens", className: "NSAETrainingConfig",
+            note: "nsae's NSAE: c = tanh(ReLU(W_enc(x − b_dec) + b_enc + ε)), β = α·(mean ‖x‖)² per batch", fields: { c in
+                var f = [try number("alpha", decimal(c.alpha)), try number("noise_sigma", decimal(c.sigma)),
+                         ("noise_mode", Python.string(c.noise.rawValue)), ("beta_mode", Python.string(c.beta.rawValue)),
+                         ("mse", Python.string(c.mse.rawValue))]
+                if c.beta == .layer, let n = c.layerMeanNorm { f.append(try number("layer_mean_norm", decimal(n))) }
+                return f
+            }),
+        "relu": SAELensTrainingConfig(
+            module: "sae_lens", className: "StandardTrainingSAEConfig",
+            note: "nsae's relu: L1 α‖c‖₁ with unit-norm decoder rows; SAELens weights the L1 by the decoder row norms instead",
+            fields: { c in try sumMSE(c); return [try number("l1_coefficient", decimal(c.alpha))] }),
+        "topk": SAELensTrainingConfig(
+            module: "sae_lens", className: "TopKTrainingSAEConfig", note: "TopK with AuxK",
+            fields: { c in
+                try sumMSE(c)
+                return [try option(c, "k", as: "k"), try option(c, "aux_coefficient", as: "aux_loss_coefficient", default: 1)]
+            }),
+        "batchtopk": SAELensTrainingConfig(
+            module: "sae_lens", className: "BatchTopKTrainingSAEConfig", note: "BatchTopK with AuxK",
+            fields: { c in
+                try sumMSE(c)
+                return [try option(c, "k", as: "k"), try option(c, "aux_coefficient", as: "aux_loss_coefficient", default: 1),
+                        try option(c, "threshold_lr", as: "topk_threshold_lr", default: 0.01)]
+            }),
+        "jumprelu": SAELensTrainingConfig(
+            module: "sae_lens", className: "JumpReLUTrainingSAEConfig", note: "JumpReLU, step L0 penalty",
+            fields: { c in
+                try sumMSE(c)
+                return [try option(c, "l0_coefficient", as: "l0_coefficient"),
+                        try option(c, "bandwidth", as: "jumprelu_bandwidth", default: 0.001),
+                        try option(c, "threshold", as: "jumprelu_init_threshold", default: 0.001)]
+            }),
+    ]
+}
+
+/// Python source literals.
+enum Python {
+    static func literal(_ value: Double) -> String? {
+        guard value.isFinite else { return nil }
+        return formatNumber(value)
+    }
+
+    static func string(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F: out += String(format: "\\x%02x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}
