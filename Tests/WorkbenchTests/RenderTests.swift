@@ -2,6 +2,7 @@ import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
+import Tensor
 import XCTest
 @testable import Workbench
 
@@ -33,6 +34,45 @@ final class RenderTests: XCTestCase {
         XCTAssertTrue(html.contains("&lt;tok&gt;"))
         XCTAssertFalse(html.contains("<style"))
         XCTAssertTrue(parseXML("<root>" + html + "</root>").ok, "the HTML table is well-formed: \(parseXML("<root>" + html + "</root>").error)")
+    }
+
+    /// Text columns (and their headers) left, number columns right, each cell saying so explicitly because
+    /// JupyterLab's stylesheet right-aligns table cells.
+    func testHTMLTableAlignsTextLeftAndNumbersRight() {
+        let table = Table(columns: ["context", "activation"], rows: [
+            [.tokens([HighlightedToken(text: " the", activation: 1)], scale: 1), .number(1.5)],
+            [.text("word"), .null],
+        ])
+        let html = HTMLRenderer.table(table)
+        XCTAssertTrue(html.contains("text-align:left;border-bottom:2px solid #888\">context</th>"), html)
+        XCTAssertTrue(html.contains("text-align:right;border-bottom:2px solid #888\">activation</th>"), html)
+        XCTAssertTrue(html.contains("text-align:left;white-space:pre\"><span"), html)
+        XCTAssertTrue(html.contains("text-align:left\">word</td>"), html)
+        XCTAssertTrue(html.contains("text-align:right\">1.5</td>"), html)
+        XCTAssertFalse(html.contains("<td style=\"padding:2px 8px;border-bottom:1px solid #ddd\">"), "no cell without an alignment")
+    }
+
+    func testLongCellsAreCutOnlyBeyondTheTerminalWidth() {
+        let long = String(repeating: "w", count: 120)
+        let table = Table(columns: ["summary"], rows: [[.text(long)]])
+        XCTAssertFalse(TextRenderer.table(table, cellLimit: 80).contains(long))
+        XCTAssertTrue(TextRenderer.table(table, cellLimit: 200).contains(long))
+        XCTAssertGreaterThanOrEqual(TextRenderer.cellLimit, 80)
+    }
+
+    func testProgressRatesHaveTwoSignificantDigits() {
+        let line = ProgressBar.line(ProgressUpdate(task: "train", done: 36, total: 100, unit: "steps", message: ""), elapsed: 10.01)
+        XCTAssertTrue(line.contains("  3.6 steps/s  "), line)
+        XCTAssertEqual(ProgressBar.formatRate(3.62154), "3.6")
+        XCTAssertEqual(ProgressBar.formatRate(36.2154), "36")
+        XCTAssertEqual(ProgressBar.formatRate(1234.4), "1234")
+        XCTAssertEqual(ProgressBar.formatRate(0.0523), "0.052")
+    }
+
+    func testLogitLensTokensShowSpaces() {
+        XCTAssertEqual(Engines.visibleToken(" "), "␣")
+        XCTAssertEqual(Engines.visibleToken(" the\n"), "␣the⏎")
+        XCTAssertEqual(Engines.visibleToken("é"), "é")
     }
 
     func testHighlightStrengthFollowsActivation() {

@@ -68,6 +68,36 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(session.mustRun("a")?.plain, "1")
     }
 
+    /// A cell is parsed whole before anything runs: a typo on line 3 leaves lines 1–2 unrun.
+    func testASyntaxErrorAnywhereRunsNothing() {
+        let session = Session()
+        let sink = RecordingSink()
+        guard case .error(let name, let message, let line) = session.execute("a = 1\necho \"ran\"\nb = [1 2]",
+                                                                             sink: sink, cancellation: CancellationFlag()) else {
+            return XCTFail("expected an error")
+        }
+        XCTAssertEqual(name, "SyntaxError")
+        XCTAssertEqual(line, 3)
+        XCTAssertTrue(message.contains("nothing ran"), message)
+        XCTAssertTrue(sink.streams.isEmpty, "line 2 must not run before the syntax error on line 3")
+        XCTAssertNil(session.value(named: "a"), "line 1 must not run before the syntax error on line 3")
+    }
+
+    /// Every unbound result is shown: earlier ones as displays in order, the last as the result.
+    func testEveryUnboundResultOfACellIsShown() {
+        let session = Session()
+        let sink = RecordingSink()
+        guard case .ok(let result) = session.execute("11\nx = 12\n13\necho \"e\"\n14", sink: sink, cancellation: CancellationFlag()) else {
+            return XCTFail("expected success")
+        }
+        XCTAssertEqual(sink.displays.map(\.plain), ["11", "13"])
+        XCTAssertEqual(result?.plain, "14")
+        guard case .ok(let bound) = session.execute("15\ny = 16", sink: RecordingSink(), cancellation: CancellationFlag()) else {
+            return XCTFail("expected success")
+        }
+        XCTAssertNil(bound, "a cell ending in a binding has no result")
+    }
+
     func testUnknownNameListsBoundNames() {
         let session = Session()
         session.mustRun("acts = 1")
@@ -133,6 +163,8 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(session.isComplete("train a b \\"), .incomplete(indent: ""))
         XCTAssertEqual(session.isComplete("echo \"abc"), .incomplete(indent: ""))
         XCTAssertEqual(session.isComplete("x = [1 2]"), .invalid)
+        XCTAssertEqual(session.isComplete("x = [1, 2"), .incomplete(indent: ""))
+        XCTAssertEqual(session.isComplete("echo \"abc\ndef\""), .complete)
         XCTAssertEqual(session.isComplete(""), .complete)
     }
 

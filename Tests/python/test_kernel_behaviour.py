@@ -48,6 +48,41 @@ def test_error_names_the_line_and_keeps_earlier_output_and_bindings(kernel):
     assert outputs[0]["content"]["data"]["text/plain"] == "7"
 
 
+def test_is_complete_follows_the_parser_for_strings_and_lists(kernel):
+    _, kc = kernel
+
+    def status(code):
+        kc.is_complete(code)
+        return kc.get_shell_msg(timeout=10)["content"]["status"]
+
+    assert status('echo "abc') == "incomplete"
+    assert status('echo "abc\ndef"') == "complete"
+    assert status("x = [1, 2") == "incomplete"
+    assert status("x = [1,\n 2]") == "complete"
+    assert status("x = [1 2]") == "invalid"
+    reply, outputs = execute(kc, 'echo "abc\ndef"')
+    assert reply["status"] == "ok" and outputs[0]["content"]["text"] == "abc\ndef\n"
+
+
+def test_a_syntax_error_on_line_three_runs_nothing(kernel):
+    _, kc = kernel
+    reply, outputs = execute(kc, 'typo_guard = 1\necho "ran"\nz = [1 2]')
+    assert reply["status"] == "error" and reply["ename"] == "SyntaxError"
+    assert [m["msg_type"] for m in outputs] == ["error"], "nothing before the syntax error runs"
+    assert "line 3" in "\n".join(reply["traceback"])
+    reply, _ = execute(kc, "typo_guard")
+    assert reply["status"] == "error", "line 1 did not run, so nothing is bound"
+
+
+def test_every_unbound_result_of_a_cell_is_shown(kernel):
+    _, kc = kernel
+    reply, outputs = execute(kc, "t = help\nt\nbound = 3\n2k")
+    assert reply["status"] == "ok"
+    assert [m["msg_type"] for m in outputs] == ["display_data", "execute_result"]
+    assert "<table" in outputs[0]["content"]["data"]["text/html"]
+    assert outputs[1]["content"]["data"]["text/plain"] == "2000"
+
+
 def test_stop_on_error_aborts_requests_queued_behind_a_failure(kernel):
     _, kc = kernel
     failing = kc.execute("nosuchverb")

@@ -70,12 +70,25 @@ extension Engines {
         return .table(logitTable(try LogitLens.compute(model: model.model, sae: sae, feature: feature, k: k)))
     }
 
+    /// A token as a table shows it: a space as `␣`, so " the" and "the" differ and a space token is not a blank
+    /// cell; newlines and tabs as `⏎` and `⇥`.
+    static func visibleToken(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.flatMap { c -> [Unicode.Scalar] in
+            switch c {
+            case " ": return ["␣"]
+            case "\n": return ["⏎"]
+            case "\t": return ["⇥"]
+            default: return [c]
+            }
+        }))
+    }
+
     static func logitTable(_ lens: LogitLens.Result) -> Table {
         let rows = (0..<max(lens.promoted.count, lens.suppressed.count)).map { i -> [Cell] in
             let p = i < lens.promoted.count ? lens.promoted[i] : nil
             let s = i < lens.suppressed.count ? lens.suppressed[i] : nil
-            return [.number(Double(i + 1)), p.map { .text($0.text) } ?? .null, p.map { .number(Double($0.logit)) } ?? .null,
-                    s.map { .text($0.text) } ?? .null, s.map { .number(Double($0.logit)) } ?? .null]
+            return [.number(Double(i + 1)), p.map { .text(visibleToken($0.text)) } ?? .null, p.map { .number(Double($0.logit)) } ?? .null,
+                    s.map { .text(visibleToken($0.text)) } ?? .null, s.map { .number(Double($0.logit)) } ?? .null]
         }
         return Table(title: "logit lens", columns: ["rank", "promoted", "logit", "suppressed", "logit "], rows: rows)
     }

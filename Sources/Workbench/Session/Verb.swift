@@ -1,3 +1,4 @@
+import Synchronization
 import Tensor
 
 // The verb registry's types. Each verb declares its parameters once; that declaration drives argument checking,
@@ -118,7 +119,7 @@ public final class Call {
     public func work(_ task: String) -> WorkContext {
         progressCounter += 1
         let id = "\(verb.name)-\(statement.line)-\(progressCounter)-\(session.nextProgressSerial())"
-        return WorkContext(progress: SinkProgress(sink: sink, id: id), cancellation: cancellation)
+        return WorkContext(progress: SinkProgress(sink: sink, id: id, record: session.lastProgress), cancellation: cancellation)
     }
 
     /// Tells the front end a work context's progress is over.
@@ -173,9 +174,21 @@ public final class Call {
     public func display(_ value: Value) { sink.display(Rendering.bundle(value)) }
 }
 
-/// Forwards engine progress to an output sink under one id.
+/// Forwards engine progress to an output sink under one id, remembering the last update so an interrupt can
+/// say how far the command got.
 struct SinkProgress: ProgressSink {
     let sink: OutputSink
     let id: String
-    func report(_ update: ProgressUpdate) { sink.progress(update, id: id) }
+    let record: LastProgress
+    func report(_ update: ProgressUpdate) {
+        record.set(update)
+        sink.progress(update, id: id)
+    }
+}
+
+/// The last progress update of the running statement (engines may report from worker threads).
+final class LastProgress: Sendable {
+    private let value = Mutex<ProgressUpdate?>(nil)
+    func set(_ update: ProgressUpdate?) { value.withLock { $0 = update } }
+    var update: ProgressUpdate? { value.withLock { $0 } }
 }
