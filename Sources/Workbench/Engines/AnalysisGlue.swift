@@ -97,7 +97,7 @@ extension Engines {
         let object = try call.object(0, as: SAEObject.self)
         let summaries = object.group.saes.map { DictionaryAnalysis.normSummary($0) }
         let layers = object.group.layers
-        call.display(.figure(Figure.histogram(title: "decoder column norms", xLabel: "‖W_dec[f]‖",
+        call.display(.figure(Figure.histogram(title: "\(argumentNames(call).first ?? "sae"): decoder column norms", xLabel: "‖W_dec[f]‖",
                                               samples: zip(layers, summaries).map { ("layer \($0)", $1.norms) })))
         let names = ["min", "p1", "p5", "p25", "median", "p75", "p95", "p99", "max"]
         return .table(Table(columns: ["layer", "mean"] + names, rows: zip(layers, summaries).map { layer, s in
@@ -128,7 +128,7 @@ extension Engines {
             rows.append([.number(Double(layer)), .text("pillars"), .number(Double(pillars.cosines.pairs)), .bool(true),
                          .number(pillars.cosines.mean), .number(pillars.cosines.fractionAbove09)])
         }
-        call.display(.figure(Figure(title: "cosine similarity of decoder directions", xLabel: "cosine", yLabel: "pairs",
+        call.display(.figure(Figure(title: "\(argumentNames(call).first ?? "sae"): cosine similarity of decoder directions", xLabel: "cosine", yLabel: "pairs",
                                     logY: true, kind: .histogram(edges: edges, series: series))))
         return .table(Table(columns: ["layer", "set", "pairs", "exact", "mean", "fraction_above_0.9"], rows: rows))
     }
@@ -142,9 +142,9 @@ extension Engines {
         let metrics = try evaluate(object, on: store, tokens: try positive(call, "tokens", default: 10_000), call: call, argument: 1)
         let line = try DictionaryAnalysis.l0VersusNorm(metrics)
         let points = metrics.map { ScatterPoint(x: $0.meanInputNorm, y: $0.l0, label: "layer \($0.layer)") }
-        call.display(.figure(Figure(title: "L0 against mean input norm across layers", xLabel: "mean ‖x‖", yLabel: "L0",
-                                    kind: .scatter(points: points, fit: LineFit(slope: line.slope, intercept: line.intercept, r: line.r)))))
         let name = argumentNames(call).first ?? "sae"
+        call.display(.figure(Figure(title: "\(name): L0 against mean input norm across layers", xLabel: "mean ‖x‖", yLabel: "L0",
+                                    kind: .scatter(points: points, fit: LineFit(slope: line.slope, intercept: line.intercept, r: line.r, p: line.p)))))
         return .table(Table(columns: ["sae", "slope", "intercept", "r", "p", "layers"], rows: [
             [.text(name), .number(line.slope), .number(line.intercept), .number(line.r), .number(line.p), .number(Double(line.n))],
         ]))

@@ -126,7 +126,12 @@ public final class Session: Interpreter {
                                    options: options, sink: sink, cancellation: cancellation)
             if let reason = verb.unavailableReason { throw LanguageError(verbName.position, reason, kind: .runtime) }
             do {
-                return try verb.run(call)
+                let value = try verb.run(call)
+                if case .table(var table) = value, !call.shownFigures.isEmpty {
+                    table.figures = call.shownFigures
+                    return .table(table)
+                }
+                return value
             } catch let error as LanguageError {
                 throw error
             } catch let cancelled as Cancelled {

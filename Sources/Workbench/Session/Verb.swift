@@ -171,7 +171,13 @@ public final class Call {
         LanguageError(optionPositions[name] ?? verbPosition, message, kind: .runtime)
     }
 
-    public func display(_ value: Value) { sink.display(Rendering.bundle(value)) }
+    /// Figures shown so far, attached to the command's table result (Session.run) so they can be saved.
+    private(set) var shownFigures: [Figure] = []
+
+    public func display(_ value: Value) {
+        if case .figure(let figure) = value { shownFigures.append(figure) }
+        sink.display(Rendering.bundle(value))
+    }
 }
 
 /// Forwards engine progress to an output sink under one id, remembering the last update so an interrupt can
