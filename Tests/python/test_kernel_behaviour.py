@@ -4,6 +4,7 @@ import hashlib
 import hmac
 import json
 import random
+import shutil
 import time
 import uuid
 
@@ -227,3 +228,20 @@ def test_a_burst_of_garbage_on_the_shell_socket_leaves_the_kernel_answering(kern
     reply, outputs = execute(kc, 'echo "survived"', timeout=60)
     assert reply["status"] == "ok" and outputs[0]["content"]["text"] == "survived\n"
     assert kc.is_alive()
+
+
+def test_a_figure_a_command_showed_is_saved_from_its_result(kernel, tmp_path):
+    """`s = stats toy` binds the table; `save s "…svg"`/".png" writes the figure `stats` displayed."""
+    _, kc = kernel
+    reply, outputs = execute(kc, f'toy = synth d=8 features=16 active=2 norms=[1,4] tokens=500 out="{tmp_path}/toy"\n'
+                                 f's = stats toy\nsave s "{tmp_path}/norms.svg"')
+    assert reply["status"] == "ok", reply
+    shown = [m["content"]["data"]["image/svg+xml"] for m in outputs
+             if m["msg_type"] == "display_data" and "image/svg+xml" in m["content"]["data"]]
+    assert shown and "toy: activation norms" in shown[-1], "the figure names the store"
+    assert (tmp_path / "norms.svg").read_text() == shown[-1] + "\n"
+    if shutil.which("rsvg-convert") is None:
+        pytest.skip("rsvg-convert (Debian librsvg2-bin, installed by scripts/setup) is not on PATH: .png not checked")
+    reply, _ = execute(kc, f'save s "{tmp_path}/norms.png"')
+    assert reply["status"] == "ok", reply
+    assert (tmp_path / "norms.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
