@@ -181,6 +181,12 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(session.complete("x = load g", cursor: 10).matches, ["gpt2"])
         XCTAssertEqual(session.complete("sae relu a noise=a", cursor: 18).matches, ["always"])
         XCTAssertEqual(session.complete("help tra", cursor: 8).matches, ["train"])
+        // A statement continued by `\\`, an open list or an open string: options of the verb on its first line.
+        for code in ["train a b \\\n  ba", "train a b layers=[1,\n  2] ba", "echo \"x\ny\"\ntrain a b ba", "x = 1 # [\ntrain a b ba"] {
+            XCTAssertEqual(session.complete(code, cursor: code.unicodeScalars.count).matches, ["batch="], code)
+        }
+        let next = "x = [1,\n 2]\ntr"
+        XCTAssertEqual(session.complete(next, cursor: next.unicodeScalars.count).matches, ["train"], "a closed list ends its statement")
     }
 
     func testCompletionOfPathsInsideStrings() throws {
