@@ -82,8 +82,10 @@ public final class Session: Interpreter {
                 observer?.didRun(statement, value: value)
                 if let target = statement.target {
                     bind(target.value, value)
-                } else if case .none = value {
-                } else if index == statements.count - 1 {
+                    continue
+                }
+                if case .none = value { continue }
+                if index == statements.count - 1 {
                     lastResult = Rendering.bundle(value)
                 } else if observer == nil {
                     sink.display(Rendering.bundle(value))
