@@ -241,9 +241,9 @@ public final class Tokenizer: Sendable {
         var next = Array(1...n)                  // next[i] == n: i is the last part
         var prev = Array(-1..<(n - 1))
         var alive = [Bool](repeating: true, count: n)
-        var heap = PairHeap()
+        var heap = MinHeap<PairCandidate>()
         for i in 0..<(n - 1) {
-            if let m = merge(parts[i], parts[i + 1]) { heap.push(.init(rank: m.rank, left: i, leftToken: parts[i], rightToken: parts[i + 1])) }
+            if let m = merge(parts[i], parts[i + 1]) { heap.push(PairCandidate(rank: m.rank, left: i, leftToken: parts[i], rightToken: parts[i + 1])) }
         }
         while let top = heap.pop() {
             let i = top.left
@@ -255,10 +255,10 @@ public final class Tokenizer: Sendable {
             next[i] = next[j]
             if next[j] < n { prev[next[j]] = i }
             if prev[i] >= 0, let left = merge(parts[prev[i]], parts[i]) {
-                heap.push(.init(rank: left.rank, left: prev[i], leftToken: parts[prev[i]], rightToken: parts[i]))
+                heap.push(PairCandidate(rank: left.rank, left: prev[i], leftToken: parts[prev[i]], rightToken: parts[i]))
             }
             if next[i] < n, let right = merge(parts[i], parts[next[i]]) {
-                heap.push(.init(rank: right.rank, left: i, leftToken: parts[i], rightToken: parts[next[i]]))
+                heap.push(PairCandidate(rank: right.rank, left: i, leftToken: parts[i], rightToken: parts[next[i]]))
             }
         }
         var out: [Int32] = []
@@ -331,42 +331,10 @@ struct PieceCache: Sendable {
     }
 }
 
-/// A binary min-heap of candidate merges ordered by (rank, left position): lowest rank first, leftmost among equals.
-private struct PairHeap {
-    struct Entry { var rank: UInt64; var left: Int; var leftToken: Int32; var rightToken: Int32 }
-    private var items: [Entry] = []
-
-    @inline(__always) private static func less(_ a: Entry, _ b: Entry) -> Bool {
+/// A candidate merge, ordered by (rank, left position): lowest rank first, leftmost among equals.
+private struct PairCandidate: HeapOrdered {
+    var rank: UInt64; var left: Int; var leftToken: Int32; var rightToken: Int32
+    static func heapBelow(_ a: PairCandidate, _ b: PairCandidate) -> Bool {
         a.rank < b.rank || (a.rank == b.rank && a.left < b.left)
-    }
-
-    mutating func push(_ e: Entry) {
-        items.append(e)
-        var c = items.count - 1
-        while c > 0 {
-            let p = (c - 1) / 2
-            guard Self.less(items[c], items[p]) else { break }
-            items.swapAt(c, p)
-            c = p
-        }
-    }
-
-    mutating func pop() -> Entry? {
-        guard let first = items.first else { return nil }
-        let last = items.removeLast()
-        if !items.isEmpty {
-            items[0] = last
-            var p = 0
-            while true {
-                let l = 2 * p + 1, r = l + 1
-                var m = p
-                if l < items.count && Self.less(items[l], items[m]) { m = l }
-                if r < items.count && Self.less(items[r], items[m]) { m = r }
-                if m == p { break }
-                items.swapAt(p, m)
-                p = m
-            }
-        }
-        return first
     }
 }

@@ -1,3 +1,4 @@
+import Workbench
 import Foundation
 
 /// The connection file Jupyter writes for a kernel: where to bind the five sockets and the signing key.
@@ -31,13 +32,13 @@ public struct ConnectionInfo: Sendable, Equatable {
     }
 
     public static func parse(_ bytes: [UInt8]) throws -> ConnectionInfo {
-        let json: JSONValue
-        do { json = try JSONValue.parse(bytes) } catch { throw KernelSetupError(error.description) }
-        guard json.objectValue != nil else { throw KernelSetupError("expected a JSON object") }
+        let json: JSON
+        do { json = try JSON.parse(bytes) } catch { throw KernelSetupError(error.description) }
+        guard json.isObject else { throw KernelSetupError("expected a JSON object") }
         func port(_ name: String) throws -> Int {
             guard let value = json[name] else { throw KernelSetupError("missing '\(name)'") }
             guard let p = value.intValue, (0...65535).contains(p) else {
-                throw KernelSetupError("'\(name)' must be a port number 0…65535, found \(value.text)")
+                throw KernelSetupError("'\(name)' must be a port number 0…65535, found \(value.serialized)")
             }
             return p
         }

@@ -1,11 +1,13 @@
+import Workbench
+
 /// The control channel, served on its own thread so shutdown and interrupt are answered while a command runs.
 /// Touches only Sendable state: the kernel state, the messenger, the precomputed kernel_info.
 public struct ControlHandler: Sendable {
     let messenger: KernelMessenger
     let state: KernelState
-    let kernelInfo: JSONValue
+    let kernelInfo: JSON
 
-    public init(messenger: KernelMessenger, state: KernelState, kernelInfo: JSONValue) {
+    public init(messenger: KernelMessenger, state: KernelState, kernelInfo: JSON) {
         self.messenger = messenger
         self.state = state
         self.kernelInfo = kernelInfo
@@ -13,6 +15,7 @@ public struct ControlHandler: Sendable {
 
     public func handle(_ message: WireMessage) {
         KernelLog.debug("control: \(message.msgType) \(message.msgID)")
+        if messenger.refuseIfUnreadable(message, on: .control) { return }
         switch message.msgType {
         case "shutdown_request", "interrupt_request", "kernel_info_request":
             messenger.whileBusy(message) {
@@ -20,12 +23,12 @@ public struct ControlHandler: Sendable {
                                           kernelInfo: kernelInfo)
             }
         default:
-            KernelLog.warning("control: ignoring unsupported message type '\(message.msgType)'")
+            messenger.refuseUnknown(message, on: .control)
         }
     }
 
     static func handleControlRequest(_ message: WireMessage, on channel: KernelChannel, messenger: KernelMessenger,
-                                     state: KernelState, kernelInfo: JSONValue) {
+                                     state: KernelState, kernelInfo: JSON) {
         switch message.msgType {
         case "shutdown_request":
             let restart = message.content["restart"]?.boolValue ?? false

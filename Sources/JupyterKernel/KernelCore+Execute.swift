@@ -31,7 +31,7 @@ extension KernelCore {
         state.endExecution()
         sink.finish()
 
-        var reply: JSONValue
+        var reply: JSON
         switch outcome {
         case .ok(let result):
             if let result, !silent {
@@ -55,15 +55,12 @@ extension KernelCore {
 
     /// Publishes the error message and returns the error reply: ename, the first line as evalue, and the whole
     /// readable message (line, text, caret) as the traceback lines front ends print.
-    func publishError(name: String, message: String, request: WireMessage, silent: Bool, count: Int) -> JSONValue {
-        let lines = message.split(separator: "\n", omittingEmptySubsequences: false).map { JSONValue.string(String($0)) }
+    func publishError(name: String, message: String, request: WireMessage, silent: Bool, count: Int) -> JSON {
+        let lines = message.split(separator: "\n", omittingEmptySubsequences: false).map { JSON.string(String($0)) }
         let evalue = message.split(separator: "\n").first.map(String.init) ?? message
-        let error: JSONValue = ["ename": .string(name), "evalue": .string(evalue), "traceback": .array(lines)]
+        let error: JSON = ["ename": .string(name), "evalue": .string(evalue), "traceback": .array(lines)]
         if !silent { messenger.publish("error", error, parent: request.header) }
-        var reply = error.objectValue ?? [:]
-        reply["status"] = "error"
-        reply["execution_count"] = .int(count)
-        return .object(reply)
+        return error.setting("status", "error").setting("execution_count", .int(count))
     }
 
     /// The reply to an execute_request dropped because an earlier one failed: status "abort" (the spelling the
@@ -82,21 +79,22 @@ extension KernelCore {
     }
 
     /// user_expressions are evaluated after the code, silently; each gets its value as a mime bundle or an error.
-    func evaluateUserExpressions(_ expressions: JSONValue?) -> JSONValue {
+    func evaluateUserExpressions(_ expressions: JSON?) -> JSON {
         guard let expressions = expressions?.objectValue, !expressions.isEmpty else { return [:] }
-        var results: [String: JSONValue] = [:]
+        var results: [(String, JSON)] = []
         let sink = SilentSink()
         for (name, expression) in expressions {
             let code = expression.stringValue ?? ""
             switch interpreter.execute(code, sink: sink, cancellation: CancellationFlag()) {
             case .ok(let value):
-                results[name] = ["status": "ok", "data": .strings(Self.jupyterData(value ?? MimeBundle([:]))),
-                                 "metadata": [:]]
+                results.append((name, ["status": "ok", "data": .strings(Self.jupyterData(value ?? MimeBundle([:]))),
+                                       "metadata": [:]]))
             case .error(let ename, let message, _):
-                results[name] = ["status": "error", "ename": .string(ename), "evalue": .string(message),
-                                 "traceback": [.string(message)]]
+                results.append((name, ["status": "error", "ename": .string(ename), "evalue": .string(message),
+                                       "traceback": [.string(message)]]))
             case .interrupted(let message):
-                results[name] = ["status": "error", "ename": "Interrupted", "evalue": .string(message), "traceback": []]
+                results.append((name, ["status": "error", "ename": "Interrupted", "evalue": .string(message),
+                                       "traceback": []]))
             }
         }
         return .object(results)

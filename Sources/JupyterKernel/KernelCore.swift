@@ -8,7 +8,7 @@ public final class KernelCore {
     let interpreter: any Interpreter
     let messenger: KernelMessenger
     let state: KernelState
-    let kernelInfo: JSONValue
+    let kernelInfo: JSON
 
     public internal(set) var executionCount = 0
     public internal(set) var history = History()
@@ -18,12 +18,14 @@ public final class KernelCore {
     /// the error: the window ends before the error reply goes out).
     public var abortWindowMs = 50
 
+    /// `notice` is appended to the banner (the warning of an unsigned connection).
     public init(interpreter: any Interpreter, messenger: KernelMessenger, state: KernelState,
-                implementationVersion: String = "0.1.0") {
+                implementationVersion: String = "0.1.0", notice: String? = nil) {
         self.interpreter = interpreter
         self.messenger = messenger
         self.state = state
-        self.kernelInfo = KernelCore.kernelInfoContent(banner: interpreter.banner,
+        let banner = notice.map { interpreter.banner + "\n\n" + $0 } ?? interpreter.banner
+        self.kernelInfo = KernelCore.kernelInfoContent(banner: banner,
                                                        languageVersion: interpreter.languageVersion,
                                                        implementationVersion: implementationVersion)
     }
@@ -41,6 +43,8 @@ public final class KernelCore {
     func dispatch(_ message: WireMessage, abort: Bool) {
         let type = message.msgType
         KernelLog.debug("shell: \(type) \(message.msgID)")
+        let extra: [(String, JSON)] = type == "execute_request" ? [("execution_count", .int(executionCount))] : []
+        if messenger.refuseIfUnreadable(message, on: .shell, extra: extra) { return }
         switch type {
         case "execute_request":
             messenger.whileBusy(message) { abort ? replyAborted(message) : execute(message) }
@@ -75,7 +79,7 @@ public final class KernelCore {
             messenger.whileBusy(message) { ControlHandler.handleControlRequest(message, on: .shell, messenger: messenger,
                                                                                state: state, kernelInfo: kernelInfo) }
         default:
-            KernelLog.warning("shell: ignoring unknown message type '\(type)'")
+            messenger.refuseUnknown(message, on: .shell)
         }
     }
 
@@ -98,14 +102,14 @@ public final class KernelCore {
         let code = message.content["code"]?.stringValue ?? ""
         let cursor = Self.clampCursor(message.content["cursor_pos"], code: code)
         let found = interpreter.inspect(code, cursor: cursor)
-        let data: JSONValue = found.map { .strings($0.data) } ?? [:]
+        let data: JSON = found.map { .strings($0.data) } ?? [:]
         messenger.reply(to: message, ["status": "ok", "found": .bool(found != nil), "data": data, "metadata": [:]],
                         on: .shell)
     }
 
     func isComplete(_ message: WireMessage) {
         let code = message.content["code"]?.stringValue ?? ""
-        let content: JSONValue
+        let content: JSON
         switch interpreter.isComplete(code) {
         case .complete: content = ["status": "complete"]
         case .incomplete(let indent): content = ["status": "incomplete", "indent": .string(indent)]
@@ -128,8 +132,8 @@ public final class KernelCore {
         default:
             entries = history.tail(c["n"]?.intValue ?? 10)
         }
-        let items: [JSONValue] = entries.map { entry in
-            let input: JSONValue = withOutput
+        let items: [JSON] = entries.map { entry in
+            let input: JSON = withOutput
                 ? [.string(entry.input), entry.output.map { .string($0) } ?? .null] : .string(entry.input)
             return [.int(history.sessionNumber), .int(entry.line), input]
         }
@@ -137,13 +141,13 @@ public final class KernelCore {
     }
 
     /// A cursor position in Unicode scalars (protocol 5.2+), clamped into the code; missing means the end.
-    static func clampCursor(_ value: JSONValue?, code: String) -> Int {
+    static func clampCursor(_ value: JSON?, code: String) -> Int {
         let length = code.unicodeScalars.count
         guard let position = value?.intValue else { return length }
         return min(max(0, position), length)
     }
 
-    static func kernelInfoContent(banner: String, languageVersion: String, implementationVersion: String) -> JSONValue {
+    static func kernelInfoContent(banner: String, languageVersion: String, implementationVersion: String) -> JSON {
         [
             "status": "ok",
             "protocol_version": .string(HeaderFactory.protocolVersion),

@@ -1,3 +1,5 @@
+import Workbench
+
 /// The channels a kernel replies and publishes on. `ZMQTransport` is the real one; tests record messages instead.
 public protocol KernelTransport: Sendable {
     /// Sends a reply on shell, control or stdin, routed by `message.identities`.
@@ -30,24 +32,24 @@ public struct KernelMessenger: Sendable {
         self.headers = headers
     }
 
-    public func publish(_ msgType: String, _ content: JSONValue, parent: JSONValue, metadata: JSONValue = [:]) {
+    public func publish(_ msgType: String, _ content: JSON, parent: JSON, metadata: JSON = [:]) {
         let topic = Array("kernel.\(headers.session).\(msgType)".utf8)
         transport.publish(WireMessage(identities: [topic], header: headers.header(msgType: msgType),
                                       parentHeader: parent, metadata: metadata, content: content))
     }
 
-    public func publishStatus(_ state: String, parent: JSONValue) {
+    public func publishStatus(_ state: String, parent: JSON) {
         publish("status", ["execution_state": .string(state)], parent: parent)
     }
 
     /// `<x>_reply` to `<x>_request`, on the request's channel with its identities.
-    public func reply(to request: WireMessage, _ content: JSONValue, on channel: KernelChannel) {
+    public func reply(to request: WireMessage, _ content: JSON, on channel: KernelChannel) {
         let type = request.msgType.hasSuffix("_request")
             ? String(request.msgType.dropLast("_request".count)) + "_reply" : request.msgType + "_reply"
         send(type, content, to: request.identities, parent: request.header, on: channel)
     }
 
-    public func send(_ msgType: String, _ content: JSONValue, to identities: [[UInt8]], parent: JSONValue, on channel: KernelChannel) {
+    public func send(_ msgType: String, _ content: JSON, to identities: [[UInt8]], parent: JSON, on channel: KernelChannel) {
         transport.send(WireMessage(identities: identities, header: headers.header(msgType: msgType),
                                    parentHeader: parent, content: content), on: channel)
     }

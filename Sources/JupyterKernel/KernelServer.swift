@@ -11,6 +11,14 @@ import Workbench
 /// - signals: a watcher turning SIGINT into a cancellation of the running command.
 /// Call `InterruptSignals.blockInCurrentThread()` before creating anything that starts threads.
 public final class KernelServer {
+    /// The default limit on one received message (all its frames), 64 MiB: far above any request a front end
+    /// sends (code, completions, input), far below what would hurt the machine. Larger frames make libzmq drop
+    /// the sender's connection before it buffers them (ZMQ_MAXMSGSIZE); larger multipart sums are dropped unread.
+    public static let defaultMaxMessageBytes = 64 << 20
+    /// What kernel_info's banner and the log say when the connection file has no key.
+    public static let unsignedWarning = "WARNING: the connection file has no key, so messages are not signed: "
+        + "any local process that can reach the kernel's ports can run commands in it."
+
     let connection: ConnectionInfo
     let context: ZMQContext
     let transport: ZMQTransport
@@ -19,13 +27,20 @@ public final class KernelServer {
     let core: KernelCore
     let control: ControlHandler
 
-    public init(connection: ConnectionInfo, interpreter: any Interpreter,
-                implementationVersion: String = "0.1.0") throws {
+    /// The endpoints actually bound, by channel name (a port 0 in the connection file binds a free port).
+    public let boundEndpoints: [String: String]
+
+    public init(connection: ConnectionInfo, interpreter: any Interpreter, implementationVersion: String = "0.1.0",
+                maxMessageBytes: Int = KernelServer.defaultMaxMessageBytes) throws {
+        guard maxMessageBytes > 0 else { throw KernelSetupError("the message size limit must be positive") }
         self.connection = connection
         let context = ZMQContext()
         self.context = context
+        var endpoints: [String: String] = [:]
         let open = { (type: Int32, port: Int, name: String) throws -> ZMQSocket in
-            try Self.openSocket(context, type, connection, port, name)
+            let socket = try Self.openSocket(context, type, connection, port, name, maxMessageBytes: maxMessageBytes)
+            endpoints[name] = socket.lastEndpoint()
+            return socket
         }
         let iopub = try open(ZMQ_XPUB, connection.iopubPort, "iopub")
         // A slow subscriber must not silently lose outputs at the default high-water mark of 1000.
@@ -33,19 +48,24 @@ public final class KernelServer {
         transport = ZMQTransport(shell: try open(ZMQ_ROUTER, connection.shellPort, "shell"),
                                  control: try open(ZMQ_ROUTER, connection.controlPort, "control"),
                                  stdin: try open(ZMQ_ROUTER, connection.stdinPort, "stdin"),
-                                 iopub: iopub, signer: MessageSigner(key: connection.key))
+                                 iopub: iopub, signer: MessageSigner(key: connection.key),
+                                 maxMessageBytes: maxMessageBytes)
         heartbeat = try open(ZMQ_REP, connection.hbPort, "heartbeat")
+        boundEndpoints = endpoints
+        let unsigned = connection.key.isEmpty
+        if unsigned { KernelLog.warning(Self.unsignedWarning) }
         let messenger = KernelMessenger(transport: transport, headers: HeaderFactory())
         core = KernelCore(interpreter: interpreter, messenger: messenger, state: state,
-                          implementationVersion: implementationVersion)
+                          implementationVersion: implementationVersion, notice: unsigned ? Self.unsignedWarning : nil)
         control = ControlHandler(messenger: messenger, state: state, kernelInfo: core.kernelInfo)
     }
 
     static func openSocket(_ context: ZMQContext, _ type: Int32, _ connection: ConnectionInfo, _ port: Int,
-                           _ name: String) throws -> ZMQSocket {
+                           _ name: String, maxMessageBytes: Int) throws -> ZMQSocket {
         let endpoint = connection.endpoint(port: port)
         do {
             let socket = try ZMQSocket(context: context, type: type)
+            try socket.setOption(ZMQ_MAXMSGSIZE, Int64(maxMessageBytes))
             // A client that reconnects with the same identity takes over its routing entry.
             if type == ZMQ_ROUTER { try socket.setOption(ZMQ_ROUTER_HANDOVER, Int32(1)) }
             try socket.bind(endpoint)
@@ -60,7 +80,8 @@ public final class KernelServer {
         let state = self.state
         let messenger = core.messenger
         messenger.publishStatus("starting", parent: [:])
-        KernelLog.info("kernel ready: shell \(connection.endpoint(port: connection.shellPort)), pid \(getpid())")
+        KernelLog.info("kernel ready: shell \(boundEndpoints["shell"] ?? "?"), pid \(getpid()), messages up to "
+                       + "\(transport.maxMessageBytes) bytes\(transport.signer.isEnabled ? "" : ", UNSIGNED")")
 
         let finished = DispatchGroup()
         // Also when the caller did not block SIGINT: then the handler, not the default action, receives it.

@@ -1,3 +1,4 @@
+import Workbench
 import Foundation
 
 /// The kernelspec Jupyter uses to find and start the kernel: `kernels/<name>/kernel.json`.
@@ -6,7 +7,7 @@ public enum KernelSpec {
 
     /// kernel.json for the binary at `executable` (an absolute path). interrupt_mode "signal" is the clients'
     /// default and also covers the SIGINT that jupyter_client sends before every shutdown.
-    public static func json(executable: String, displayName: String = "NSAE") -> JSONValue {
+    public static func json(executable: String, displayName: String = "NSAE") -> JSON {
         [
             "argv": [.string(executable), "kernel", "-f", "{connection_file}"],
             "display_name": .string(displayName),
@@ -45,7 +46,7 @@ public enum KernelSpec {
         let path = directory + "/kernel.json"
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            var text = json(executable: executable).prettyText
+            var text = json(executable: executable).prettyPrinted
             text += "\n"
             try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
             // The launcher's icons, which Jupyter finds by these names beside kernel.json.
@@ -67,25 +68,5 @@ public enum KernelSpec {
         let argv0 = CommandLine.arguments[0]
         if argv0.hasPrefix("/") { return argv0 }
         return (FileManager.default.currentDirectoryPath + "/" + argv0 as NSString).standardizingPath
-    }
-}
-
-extension JSONValue {
-    /// Indented JSON for files people read (kernel.json).
-    public var prettyText: String { pretty(indent: "") }
-
-    private func pretty(indent: String) -> String {
-        let inner = indent + "  "
-        switch self {
-        case .array(let items) where !items.isEmpty:
-            return "[\n" + items.map { inner + $0.pretty(indent: inner) }.joined(separator: ",\n") + "\n\(indent)]"
-        case .object(let fields) where !fields.isEmpty:
-            let lines = fields.keys.sorted().map { key in
-                inner + JSONValue.string(key).text + ": " + fields[key]!.pretty(indent: inner)
-            }
-            return "{\n" + lines.joined(separator: ",\n") + "\n\(indent)}"
-        default:
-            return text
-        }
     }
 }

@@ -1,3 +1,4 @@
+import Workbench
 import Foundation
 
 /// One Jupyter message as it travels on a socket:
@@ -5,14 +6,17 @@ import Foundation
 public struct WireMessage: Sendable, Equatable {
     /// Routing prefix: zmq identities on ROUTER sockets, the topic on iopub. Echoed verbatim in replies.
     public var identities: [[UInt8]]
-    public var header: JSONValue
-    public var parentHeader: JSONValue
-    public var metadata: JSONValue
-    public var content: JSONValue
+    public var header: JSON
+    public var parentHeader: JSON
+    public var metadata: JSON
+    public var content: JSON
     public var buffers: [[UInt8]]
+    /// Why this received request cannot be handled as sent (see `decodeRequest`); the kernel answers it with an
+    /// error reply. nil for every message the kernel builds.
+    public var problem: WireError?
 
-    public init(identities: [[UInt8]] = [], header: JSONValue, parentHeader: JSONValue = [:], metadata: JSONValue = [:],
-                content: JSONValue = [:], buffers: [[UInt8]] = []) {
+    public init(identities: [[UInt8]] = [], header: JSON, parentHeader: JSON = [:], metadata: JSON = [:],
+                content: JSON = [:], buffers: [[UInt8]] = []) {
         self.identities = identities
         self.header = header
         self.parentHeader = parentHeader
@@ -28,7 +32,7 @@ public struct WireMessage: Sendable, Equatable {
 
     /// Frames ready for zmq, signed over the exact bytes that are sent.
     public func frames(signer: MessageSigner) -> [[UInt8]] {
-        let parts = [header.serialized(), parentHeader.serialized(), metadata.serialized(), content.serialized()]
+        let parts = [header.utf8Bytes, parentHeader.utf8Bytes, metadata.utf8Bytes, content.utf8Bytes]
         var frames = identities
         frames.append(WireMessage.delimiter)
         frames.append(Array(signer.signature(of: parts).utf8))
@@ -37,9 +41,19 @@ public struct WireMessage: Sendable, Equatable {
         return frames
     }
 
-    /// Decodes and authenticates received frames. The signature is checked before any JSON is parsed, so a
-    /// forged message costs one HMAC and never reaches the parser.
+    /// Decodes and authenticates received frames, strictly: any unreadable frame is an error.
     public static func decode(_ frames: [[UInt8]], signer: MessageSigner) throws(WireError) -> WireMessage {
+        let message = try decodeRequest(frames, signer: signer)
+        if let problem = message.problem { throw problem }
+        return message
+    }
+
+    /// Decodes and authenticates received frames for the kernel. The signature is checked before any JSON is
+    /// parsed, so a forged message costs one HMAC and never reaches the parser. A message without a usable header
+    /// throws: nobody can be answered (the reply's name and parent come from the header). A usable header with a
+    /// broken parent_header, metadata or content frame, or without a msg_id, decodes with `problem` set and those
+    /// frames empty, so the kernel can answer it with an error reply.
+    public static func decodeRequest(_ frames: [[UInt8]], signer: MessageSigner) throws(WireError) -> WireMessage {
         guard let delimiterIndex = frames.firstIndex(of: delimiter) else { throw .missingDelimiter }
         let rest = frames.count - delimiterIndex - 1
         guard rest >= 5 else { throw .tooFewFrames(rest) }
@@ -48,17 +62,27 @@ public struct WireMessage: Sendable, Equatable {
         guard signer.verify(signature: signature, parts: parts) else {
             throw signature.isEmpty ? .missingSignature : .badSignature
         }
-        var dicts: [JSONValue] = []
-        for (name, bytes) in zip(["header", "parent_header", "metadata", "content"], parts) {
-            let value: JSONValue
-            do { value = try JSONValue.parse(bytes) } catch { throw .badJSON(frame: name, error.description) }
-            guard case .object = value else { throw .notAnObject(frame: name) }
-            dicts.append(value)
+        let header = try parseObject(parts[0], frame: "header")
+        guard let type = header["msg_type"]?.stringValue, !type.isEmpty else { throw .badHeader("no msg_type") }
+        var message = WireMessage(identities: Array(frames[..<delimiterIndex]), header: header,
+                                  buffers: Array(frames[(delimiterIndex + 6)...]))
+        do throws(WireError) {
+            message.parentHeader = try parseObject(parts[1], frame: "parent_header")
+            message.metadata = try parseObject(parts[2], frame: "metadata")
+            message.content = try parseObject(parts[3], frame: "content")
+            guard header["msg_id"]?.stringValue != nil else { throw WireError.badHeader("no msg_id") }
+        } catch {
+            message.problem = error
+            (message.parentHeader, message.metadata, message.content) = ([:], [:], [:])
         }
-        guard let type = dicts[0]["msg_type"]?.stringValue, !type.isEmpty else { throw .badHeader("no msg_type") }
-        guard dicts[0]["msg_id"]?.stringValue != nil else { throw .badHeader("no msg_id") }
-        return WireMessage(identities: Array(frames[..<delimiterIndex]), header: dicts[0], parentHeader: dicts[1],
-                           metadata: dicts[2], content: dicts[3], buffers: Array(frames[(delimiterIndex + 6)...]))
+        return message
+    }
+
+    private static func parseObject(_ bytes: [UInt8], frame: String) throws(WireError) -> JSON {
+        let value: JSON
+        do { value = try JSON.parse(bytes) } catch { throw .badJSON(frame: frame, error.description) }
+        guard value.isObject else { throw .notAnObject(frame: frame) }
+        return value
     }
 }
 
@@ -96,7 +120,7 @@ public struct HeaderFactory: Sendable {
         self.username = username
     }
 
-    public func header(msgType: String) -> JSONValue {
+    public func header(msgType: String) -> JSON {
         [
             "msg_id": .string(UUID().uuidString.lowercased()),
             "session": .string(session),

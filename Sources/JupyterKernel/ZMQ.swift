@@ -51,6 +51,13 @@ public final class ZMQSocket {
         guard zmq_setsockopt(handle, option, &v, MemoryLayout<Int64>.size) == 0 else { throw .last("zmq_setsockopt") }
     }
 
+    public func option64(_ option: Int32) throws(ZMQError) -> Int64 {
+        var v: Int64 = 0
+        var size = MemoryLayout<Int64>.size
+        guard zmq_getsockopt(handle, option, &v, &size) == 0 else { throw .last("zmq_getsockopt") }
+        return v
+    }
+
     public func setOption(_ option: Int32, bytes: [UInt8]) throws(ZMQError) {
         let rc = bytes.withUnsafeBytes { zmq_setsockopt(handle, option, $0.baseAddress, bytes.count) }
         guard rc == 0 else { throw .last("zmq_setsockopt") }
@@ -79,9 +86,13 @@ public final class ZMQSocket {
         return rc > 0 && (item.revents & Int16(ZMQ_POLLIN)) != 0
     }
 
-    /// Receives all frames of one multipart message; nil when `dontWait` and nothing is queued.
-    public func receiveMultipart(dontWait: Bool = false) throws(ZMQError) -> [[UInt8]]? {
+    /// Receives all frames of one multipart message; nil when `dontWait` and nothing is queued. A message whose
+    /// frames add up to more than `byteLimit` is received to its end without being kept, then refused with
+    /// EMSGSIZE, so its bytes are never copied out of zmq (ZMQ_MAXMSGSIZE bounds single frames, not their sum).
+    public func receiveMultipart(dontWait: Bool = false, byteLimit: Int = .max) throws(ZMQError) -> [[UInt8]]? {
         var frames: [[UInt8]] = []
+        var total = 0
+        var frameCount = 0
         while true {
             var message = zmq_msg_t()
             zmq_msg_init(&message)
@@ -91,16 +102,27 @@ public final class ZMQSocket {
                 rc = zmq_msg_recv(&message, handle, dontWait && frames.isEmpty ? ZMQ_DONTWAIT : 0)
             } while rc < 0 && zmq_errno() == EINTR
             if rc < 0 {
-                if zmq_errno() == EAGAIN && frames.isEmpty { return nil }
+                if zmq_errno() == EAGAIN && frameCount == 0 { return nil }
                 throw .last("zmq_msg_recv")
             }
+            frameCount += 1
             let size = zmq_msg_size(&message)
-            if let data = zmq_msg_data(&message), size > 0 {
+            let (sum, overflow) = total.addingReportingOverflow(size)
+            total = overflow ? .max : sum
+            if total > byteLimit {
+                frames.removeAll()
+            } else if let data = zmq_msg_data(&message), size > 0 {
                 frames.append(Array(UnsafeRawBufferPointer(start: data, count: size)))
             } else {
                 frames.append([])
             }
-            if zmq_msg_more(&message) == 0 { return frames }
+            if zmq_msg_more(&message) == 0 {
+                guard total <= byteLimit else {
+                    throw ZMQError(operation: "a \(frameCount)-frame message of \(total) bytes is over the "
+                                   + "\(byteLimit)-byte limit and was dropped", code: EMSGSIZE)
+                }
+                return frames
+            }
         }
     }
 

@@ -11,16 +11,22 @@ public final class ZMQTransport: KernelTransport {
     private let stdin: Mutex<ZMQSocket>
     private let iopub: Mutex<ZMQSocket>
     let signer: MessageSigner
+    /// The largest message (all frames together) taken off a socket; larger ones are dropped unread.
+    let maxMessageBytes: Int
+    /// msg_ids of recent signed messages (nil when signing is off: then anyone may send anything anyway).
+    let replays: ReplayWindow?
     /// Whether iopub has a subscriber (updated from the subscription events under the iopub lock).
     private let iopubSubscribed = Atomic<Bool>(false)
 
     init(shell: consuming sending ZMQSocket, control: consuming sending ZMQSocket, stdin: consuming sending ZMQSocket,
-         iopub: consuming sending ZMQSocket, signer: MessageSigner) {
+         iopub: consuming sending ZMQSocket, signer: MessageSigner, maxMessageBytes: Int) {
         self.shell = Mutex(shell)
         self.control = Mutex(control)
         self.stdin = Mutex(stdin)
         self.iopub = Mutex(iopub)
         self.signer = signer
+        self.maxMessageBytes = maxMessageBytes
+        self.replays = signer.isEnabled ? ReplayWindow(signer: signer) : nil
     }
 
     func closeAll() {
@@ -55,27 +61,44 @@ public final class ZMQTransport: KernelTransport {
     /// Raw frames of the next message on `channel`, waiting up to `timeoutMs`.
     func receive(on channel: KernelChannel, timeoutMs: Int) -> [[UInt8]]? {
         switch channel {
-        case .shell: return shell.withLock { Self.receive(from: $0, channel, timeoutMs) }
-        case .control: return control.withLock { Self.receive(from: $0, channel, timeoutMs) }
-        case .stdin: return stdin.withLock { Self.receive(from: $0, channel, timeoutMs) }
+        case .shell: return shell.withLock { Self.receive(from: $0, channel, timeoutMs, maxMessageBytes) }
+        case .control: return control.withLock { Self.receive(from: $0, channel, timeoutMs, maxMessageBytes) }
+        case .stdin: return stdin.withLock { Self.receive(from: $0, channel, timeoutMs, maxMessageBytes) }
         }
     }
 
-    private static func receive(from socket: ZMQSocket, _ channel: KernelChannel, _ timeoutMs: Int) -> [[UInt8]]? {
+    private static func receive(from socket: ZMQSocket, _ channel: KernelChannel, _ timeoutMs: Int,
+                                _ byteLimit: Int) -> [[UInt8]]? {
         guard socket.waitReadable(timeoutMs: timeoutMs) else { return nil }
-        do { return try socket.receiveMultipart(dontWait: true) } catch {
-            KernelLog.error("receive on \(channel.rawValue) failed: \(error)")
+        do { return try socket.receiveMultipart(dontWait: true, byteLimit: byteLimit) } catch {
+            if error.code == EMSGSIZE {
+                KernelLog.warning("\(channel.rawValue): \(error.operation) (see --max-message-bytes)")
+            } else {
+                KernelLog.error("receive on \(channel.rawValue) failed: \(error)")
+            }
             return nil
         }
     }
 
-    /// Decodes and authenticates frames; a bad message is logged and dropped (nil).
+    /// Decodes and authenticates frames. A message that cannot be answered (bad signature, no usable header) or
+    /// that replays a recent signed msg_id is logged and dropped (nil); a signed request with unreadable frames is
+    /// returned with its `problem` set, for an error reply (logged when it is answered).
     func decode(_ frames: [[UInt8]], channel: KernelChannel) -> WireMessage? {
-        do { return try WireMessage.decode(frames, signer: signer) } catch {
+        let message: WireMessage
+        do { message = try WireMessage.decodeRequest(frames, signer: signer) } catch {
             KernelLog.warning("\(channel.rawValue): dropping a message (\(frames.count) frames): \(error)")
             return nil
         }
+        if let replays, let id = message.header["msg_id"]?.stringValue, !replays.admit(msgID: id) {
+            KernelLog.warning("\(channel.rawValue): dropping a replayed signed message (msg_id \(Self.excerpt(id)), "
+                              + "\(message.msgType)): its msg_id was seen among the last \(replays.capacity)")
+            return nil
+        }
+        return message
     }
+
+    /// A msg_id short enough for a log line.
+    static func excerpt(_ id: String) -> String { id.count <= 80 ? "'\(id)'" : "'\(id.prefix(80))…'" }
 
     public func receiveStdin(timeoutMs: Int) -> WireMessage? {
         guard let frames = receive(on: .stdin, timeoutMs: timeoutMs) else { return nil }

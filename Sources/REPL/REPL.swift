@@ -34,7 +34,7 @@ public final class InteractiveLoop {
         print(session.banner)
         Readline.configure(historyPath: InteractiveLoop.historyPath, interrupt: flag)
         Readline.completer = { [session] code, cursor in session.complete(code, cursor: cursor) }
-        var statement = ""
+        var statement = StatementBuffer(isComplete: session.isComplete)
         Readline.precedingText = ""
         Readline.install(prompt: "nsae> ")
         while true {
@@ -45,7 +45,7 @@ public final class InteractiveLoop {
             if flag.isCancelled {
                 flag.reset()
                 Readline.cancelLine()
-                statement = ""
+                statement.clear()
                 Readline.precedingText = ""
                 Readline.install(prompt: "nsae> ")
                 continue
@@ -62,19 +62,16 @@ public final class InteractiveLoop {
                 print("")
                 return 0
             }
-            statement += line
-            if case .incomplete = session.isComplete(statement) {
-                statement += "\n"
-                Readline.precedingText = statement
+            guard let complete = statement.add(line) else {
+                Readline.precedingText = statement.precedingText
                 Readline.install(prompt: "  ...> ")
                 continue
             }
             Readline.remove()
-            if !statement.trimmingCharacters(in: .whitespaces).isEmpty {
-                Readline.addHistory(statement)
-                execute(statement)
+            if !complete.trimmingCharacters(in: .whitespaces).isEmpty {
+                Readline.addHistory(complete)
+                execute(complete)
             }
-            statement = ""
             Readline.precedingText = ""
             Readline.install(prompt: "nsae> ")
         }
@@ -84,14 +81,11 @@ public final class InteractiveLoop {
 
     /// Input from a pipe: no prompts or line editing, but the same execution and output.
     private func runPlain() -> Int32 {
-        var statement = ""
+        var statement = StatementBuffer(isComplete: session.isComplete)
         while let line = readLine() {
-            statement += line
-            if case .incomplete = session.isComplete(statement) { statement += "\n"; continue }
-            execute(statement)
-            statement = ""
+            if let complete = statement.add(line) { execute(complete) }
         }
-        if !statement.isEmpty { execute(statement) }
+        if statement.isContinuing { execute(statement.precedingText) }
         return 0
     }
 

@@ -124,30 +124,17 @@ enum Readline {
         global("rl_attempted_completion_over", Int32.self).pointee = 1  // no fallback to readline's filename completion
         guard let completer = state.completer, let buffer = global("rl_line_buffer", UnsafeMutablePointer<CChar>?.self).pointee else { return nil }
         let line = String(cString: buffer)
-        let bytes = Array(line.utf8)
-        func scalarCount(_ byteCount: Int) -> Int {
-            String(decoding: bytes[0..<min(byteCount, bytes.count)], as: UTF8.self).unicodeScalars.count
-        }
-        let precedingCount = precedingText.unicodeScalars.count
-        let cursor = precedingCount + scalarCount(Int(global("rl_point", Int32.self).pointee))
-        let completion = completer(precedingText + line, cursor)
-        guard !completion.matches.isEmpty else { return nil }
-        let lineScalars = Array(line.unicodeScalars)
-        let wordStart = scalarCount(start)
-        let ourStart = completion.start - precedingCount
-        var matches = completion.matches
-        if ourStart > wordStart, ourStart <= lineScalars.count {
-            let prefix = String(String.UnicodeScalarView(lineScalars[wordStart..<ourStart]))
-            matches = matches.map { prefix + $0 }
-        } else if ourStart < wordStart {
-            let drop = wordStart - ourStart
-            matches = matches.map { String(String.UnicodeScalarView($0.unicodeScalars.dropFirst(drop))) }
-        }
-        global("rl_completion_suppress_append", Int32.self).pointee = matches.count == 1 && (matches[0].hasSuffix("=") || matches[0].hasSuffix("/")) ? 1 : 0
+        let cursor = CompletionGlue.statementCursor(precedingText: precedingText, line: line,
+                                                    pointByte: Int(global("rl_point", Int32.self).pointee))
+        let (matches, suppressAppend) = CompletionGlue.readlineMatches(completer(precedingText + line, cursor),
+                                                                       precedingText: precedingText, line: line,
+                                                                       wordStartByte: start)
+        guard !matches.isEmpty else { return nil }
+        global("rl_completion_suppress_append", Int32.self).pointee = suppressAppend ? 1 : 0
         // readline's format: [common prefix, match…, NULL], all malloc'd; readline frees them.
         let array = malloc(MemoryLayout<UnsafeMutablePointer<CChar>?>.stride * (matches.count + 2))!
             .bindMemory(to: UnsafeMutablePointer<CChar>?.self, capacity: matches.count + 2)
-        array[0] = strdup(commonPrefix(matches))
+        array[0] = strdup(CompletionGlue.commonPrefix(matches))
         for (i, match) in matches.enumerated() { array[i + 1] = strdup(match) }
         array[matches.count + 1] = nil
         if matches.count == 1 {
@@ -157,14 +144,17 @@ enum Readline {
         return array
     }
 
-    static func commonPrefix(_ words: [String]) -> String {
-        guard var prefix = words.first.map({ Array($0.unicodeScalars) }) else { return "" }
-        for word in words.dropFirst() {
-            let scalars = Array(word.unicodeScalars)
-            var n = 0
-            while n < prefix.count, n < scalars.count, prefix[n] == scalars[n] { n += 1 }
-            prefix = Array(prefix[0..<n])
+    /// The entries of readline's history list, oldest first.
+    static func historyEntries() -> [String] {
+        guard let list = history_list() else { return [] }
+        var entries: [String] = []
+        var i = 0
+        while let entry = list[i] {
+            entries.append(String(cString: entry.pointee.line))
+            i += 1
         }
-        return String(String.UnicodeScalarView(prefix))
+        return entries
     }
+
+    static func clearHistory() { clear_history() }
 }

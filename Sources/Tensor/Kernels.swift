@@ -161,49 +161,89 @@ public enum Kernels {
     }
 }
 
+/// The order a `MinHeap` keeps: `heapBelow(a, b)` when a comes out before b.
+public protocol HeapOrdered {
+    static func heapBelow(_ a: Self, _ b: Self) -> Bool
+}
+
+/// A binary min-heap in an array: the one heap behind every streaming top-k and the tokenizer's merge queue.
+public struct MinHeap<Element: HeapOrdered> {
+    @usableFromInline var storage: [Element] = []
+    public var items: [Element] { storage }
+
+    public init(reservingCapacity n: Int = 0) { storage.reserveCapacity(n) }
+
+    public var count: Int { storage.count }
+    public var first: Element? { storage.first }
+
+    @inlinable public mutating func push(_ e: Element) {
+        storage.append(e)
+        var i = storage.count - 1
+        while i > 0 {
+            let p = (i - 1) / 2
+            guard Element.heapBelow(storage[i], storage[p]) else { break }
+            storage.swapAt(i, p)
+            i = p
+        }
+    }
+
+    @inlinable public mutating func pop() -> Element? {
+        guard let top = storage.first else { return nil }
+        let last = storage.removeLast()
+        if !storage.isEmpty { storage[0] = last; siftDown(0) }
+        return top
+    }
+
+    /// Replaces the smallest element (the heap must not be empty).
+    @inlinable public mutating func replaceFirst(with e: Element) {
+        storage[0] = e
+        siftDown(0)
+    }
+
+    @inlinable mutating func siftDown(_ start: Int) {
+        var i = start
+        while true {
+            let l = 2 * i + 1, r = l + 1
+            var m = i
+            if l < storage.count && Element.heapBelow(storage[l], storage[m]) { m = l }
+            if r < storage.count && Element.heapBelow(storage[r], storage[m]) { m = r }
+            if m == i { break }
+            storage.swapAt(i, m)
+            i = m
+        }
+    }
+}
+
+extension MinHeap: Sendable where Element: Sendable {}
+
 /// A bounded min-heap keeping the k largest (value, index) pairs seen; the basis of every streaming top-k.
 public struct TopKHeap: Sendable {
-    public struct Entry: Sendable, Equatable { public var value: Float; public var index: Int }
+    public struct Entry: Sendable, Equatable, HeapOrdered {
+        public var value: Float; public var index: Int
+        /// `a` ranks below `b`: smaller value, or equal value and larger index (so lower indices win ties).
+        @inline(__always) public static func heapBelow(_ a: Entry, _ b: Entry) -> Bool {
+            a.value < b.value || (a.value == b.value && a.index > b.index)
+        }
+    }
     public let capacity: Int
-    public private(set) var entries: [Entry] = []
+    private var heap: MinHeap<Entry>
+    public var entries: [Entry] { heap.items }
 
     public init(capacity: Int) {
         self.capacity = capacity
         // Grown as entries arrive: a k from a command may be far larger than the items ever offered.
-        entries.reserveCapacity(min(capacity, 1024))
+        heap = MinHeap(reservingCapacity: min(capacity, 1024))
     }
 
     /// The smallest value kept, or -inf while not full: anything not above this cannot enter.
-    public var threshold: Float { entries.count < capacity ? -.infinity : entries[0].value }
-
-    /// `a` ranks below `b`: smaller value, or equal value and larger index (so lower indices win ties).
-    @inline(__always) static func below(_ a: Entry, _ b: Entry) -> Bool {
-        a.value < b.value || (a.value == b.value && a.index > b.index)
-    }
+    public var threshold: Float { heap.count < capacity ? -.infinity : heap.first!.value }
 
     public mutating func offer(value: Float, index: Int) {
         guard capacity > 0, !value.isNaN else { return }
         let e = Entry(value: value, index: index)
-        if entries.count < capacity {
-            entries.append(e)
-            var i = entries.count - 1
-            while i > 0 {
-                let p = (i - 1) / 2
-                if Self.below(entries[i], entries[p]) { entries.swapAt(i, p); i = p } else { break }
-            }
-        } else if Self.below(entries[0], e) {
-            entries[0] = e
-            var i = 0
-            while true {
-                let l = 2 * i + 1, r = l + 1
-                var m = i
-                if l < entries.count && Self.below(entries[l], entries[m]) { m = l }
-                if r < entries.count && Self.below(entries[r], entries[m]) { m = r }
-                if m == i { break }
-                entries.swapAt(i, m); i = m
-            }
-        }
+        if heap.count < capacity { heap.push(e) }
+        else if Entry.heapBelow(heap.first!, e) { heap.replaceFirst(with: e) }
     }
 
-    public func sortedDescending() -> [Entry] { entries.sorted { Self.below($1, $0) } }
+    public func sortedDescending() -> [Entry] { heap.items.sorted { Entry.heapBelow($1, $0) } }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import JupyterKernel
 import Workbench
 
@@ -12,9 +13,30 @@ struct KernelCommand: ParsableCommand {
     @Option(name: [.customLong("connection-file"), .customShort("f")], help: "The connection file written by Jupyter.")
     var connectionFile: String
 
+    @Option(help: ArgumentHelp(
+        "The largest message the kernel reads (all frames together); a larger frame disconnects its sender.",
+        discussion: "Default \(KernelServer.defaultMaxMessageBytes) (64 MiB), or NSAE_KERNEL_MAX_MESSAGE_BYTES when set."))
+    var maxMessageBytes: Int?
+
+    /// The option, else the environment variable, else the default; refused unless a positive whole number.
+    func messageLimit() throws -> Int {
+        if let maxMessageBytes {
+            guard maxMessageBytes > 0 else { throw ValidationError("--max-message-bytes must be positive") }
+            return maxMessageBytes
+        }
+        guard let text = ProcessInfo.processInfo.environment["NSAE_KERNEL_MAX_MESSAGE_BYTES"] else {
+            return KernelServer.defaultMaxMessageBytes
+        }
+        guard let bytes = Int(text), bytes > 0 else {
+            throw ValidationError("NSAE_KERNEL_MAX_MESSAGE_BYTES must be a positive whole number of bytes, found '\(text)'")
+        }
+        return bytes
+    }
+
     func run() throws {
         // Before anything starts a thread, so every kernel thread inherits the blocked SIGINT.
         InterruptSignals.blockInCurrentThread()
+        let maxMessageBytes = try messageLimit()
         let connection: ConnectionInfo
         do { connection = try ConnectionInfo.load(path: connectionFile) } catch {
             throw ValidationError("\(error)")
@@ -22,7 +44,8 @@ struct KernelCommand: ParsableCommand {
         let server: KernelServer
         do {
             server = try KernelServer(connection: connection, interpreter: Session(),
-                                      implementationVersion: NSAE.configuration.version)
+                                      implementationVersion: NSAE.configuration.version,
+                                      maxMessageBytes: maxMessageBytes)
         } catch {
             throw ValidationError("\(error)")
         }

@@ -19,6 +19,7 @@ final class HarvestTests: XCTestCase {
                 let store = try Harvester.harvest(model: model, windows: [TokenWindow(tokens: ids)],
                                                   to: temporaryFolder(self), options: options)
                 XCTAssertEqual(try store.tokenIds(0..<ids.count), ids)
+                XCTAssertEqual(store.hooks.count, 2, "one hook per harvested layer, each compared below")
                 for (h, hook) in store.hooks.enumerated() {
                     let want = try reference.matrix("text\(n).\(hook.name)")
                     let got = try store.matrix(hook: h, rows: 0..<ids.count)

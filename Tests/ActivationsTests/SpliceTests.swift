@@ -12,6 +12,7 @@ final class SpliceTests: XCTestCase {
     func testZeroSAEReproducesTheReferenceZeroAblationAndIdentityScoresOne() throws {
         let model = try Self.model.get()
         // Two of the three texts keep the debug-build runtime low (each pass takes softmaxes over 50257 logits).
+        XCTAssertEqual(try Fixtures.referenceTexts().count, 3, "the loop below checks texts 0 and 2")
         for (n, text) in try Fixtures.referenceTexts().enumerated() where n != 1 {
             let targets = [
                 SpliceTarget(hook: "blocks.1.hook_mlp_out") { Matrix(rows: $0.rows, cols: $0.cols) },

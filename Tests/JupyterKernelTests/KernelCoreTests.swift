@@ -35,11 +35,11 @@ final class KernelCoreTests: XCTestCase {
         }?.message
     }
 
-    func execute(_ code: String, _ extra: [String: JSONValue] = [:]) -> WireMessage {
-        var content: [String: JSONValue] = ["code": .string(code), "silent": false, "store_history": true,
+    func execute(_ code: String, _ extra: [String: JSON] = [:]) -> WireMessage {
+        var content: [String: JSON] = ["code": .string(code), "silent": false, "store_history": true,
                                             "allow_stdin": false, "stop_on_error": true]
         content.merge(extra) { _, new in new }
-        let message = request("execute_request", .object(content))
+        let message = request("execute_request", .object(content.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }))
         core.handleShell(message)
         return message
     }
@@ -165,7 +165,7 @@ final class KernelCoreTests: XCTestCase {
         XCTAssertEqual(reply.content["metadata"], [:])
         XCTAssertEqual(trace(r), ["status:busy", "complete_reply", "status:idle"])
         // A cursor beyond the end (or missing) means the end of the code.
-        for cursor: JSONValue in [99, nil] {
+        for cursor: JSON in [99, nil] {
             let far = request("complete_request", ["code": "ec", "cursor_pos": cursor])
             core.handleShell(far)
             XCTAssertEqual(self.reply(to: far)?.content["cursor_end"], 2)
@@ -173,7 +173,7 @@ final class KernelCoreTests: XCTestCase {
     }
 
     func testIsCompleteInspectHistoryCommAndKernelInfo() throws {
-        func replyContent(_ type: String, _ content: JSONValue) -> JSONValue? {
+        func replyContent(_ type: String, _ content: JSON) -> JSON? {
             let r = request(type, content)
             core.handleShell(r)
             return reply(to: r)?.content
@@ -198,12 +198,17 @@ final class KernelCoreTests: XCTestCase {
         XCTAssertEqual(info["banner"], "scripted test interpreter")
     }
 
-    func testCommOpenIsClosedAndUnknownTypesAreIgnored() throws {
+    func testCommOpenIsClosedAndUnknownRequestsAreRefused() throws {
         let open = request("comm_open", ["comm_id": "c1", "target_name": "jupyter.widget", "data": [:]])
         core.handleShell(open)
         XCTAssertEqual(trace(open), ["status:busy", "comm_close", "status:idle"])
+        // An unknown request gets an error reply; an unknown message that is not a request is ignored.
+        let unknown = request("no_such_request", [:])
+        core.handleShell(unknown)
+        XCTAssertEqual(trace(unknown), ["status:busy", "no_such_reply", "status:idle"])
+        XCTAssertEqual(reply(to: unknown)?.content["ename"], "UnknownMessageType")
         let before = transport.sent.count
-        core.handleShell(request("no_such_request", [:]))
+        core.handleShell(request("no_such_message", [:]))
         XCTAssertEqual(transport.sent.count, before)
     }
 

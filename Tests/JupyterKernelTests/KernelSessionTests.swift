@@ -15,7 +15,7 @@ final class KernelSessionTests: XCTestCase {
                           state: KernelState())
     }
 
-    func replyContent(_ type: String, _ content: JSONValue) -> JSONValue? {
+    func replyContent(_ type: String, _ content: JSON) -> JSON? {
         let r = request(type, content)
         core.handleShell(r)
         return transport.sent.first {

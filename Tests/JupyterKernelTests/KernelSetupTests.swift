@@ -1,3 +1,4 @@
+import Workbench
 import Foundation
 import XCTest
 @testable import JupyterKernel
@@ -36,7 +37,7 @@ final class KernelSetupTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let path = try KernelSpec.install(executable: "/opt/nsae/bin/nsae", kernelsDirectory: directory, name: "nsae-dev")
         XCTAssertEqual(path, directory + "/nsae-dev/kernel.json")
-        let spec = try JSONValue.parse(Array(try Data(contentsOf: URL(fileURLWithPath: path))))
+        let spec = try JSON.parse(Array(try Data(contentsOf: URL(fileURLWithPath: path))))
         XCTAssertEqual(spec["argv"], ["/opt/nsae/bin/nsae", "kernel", "-f", "{connection_file}"])
         XCTAssertEqual(spec["display_name"], "NSAE")
         XCTAssertEqual(spec["language"], "nsae")
@@ -67,7 +68,7 @@ final class KernelSetupTests: XCTestCase {
         // The repository's kernelspec/kernel.json is the generated one for an `nsae` on PATH.
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
-        let shipped = try JSONValue.parse(Array(try Data(contentsOf: root.appendingPathComponent("kernelspec/kernel.json"))))
+        let shipped = try JSON.parse(Array(try Data(contentsOf: root.appendingPathComponent("kernelspec/kernel.json"))))
         XCTAssertEqual(shipped, KernelSpec.json(executable: "nsae"))
     }
 }

@@ -1,3 +1,4 @@
+import Workbench
 import Foundation
 import Synchronization
 @testable import JupyterKernel
@@ -39,7 +40,7 @@ final class RecordingTransport: KernelTransport {
     func drainShell(windowMs: Int) -> [WireMessage] { queuedShell.withLock { q in defer { q.removeAll() }; return q } }
 }
 
-func request(_ type: String, _ content: JSONValue = [:], id: String = UUID().uuidString) -> WireMessage {
+func request(_ type: String, _ content: JSON = [:], id: String = UUID().uuidString) -> WireMessage {
     WireMessage(identities: [Array("client".utf8)],
                 header: ["msg_id": .string(id), "msg_type": .string(type), "session": "c", "username": "t",
                          "date": "2026-01-01T00:00:00Z", "version": "5.3"],

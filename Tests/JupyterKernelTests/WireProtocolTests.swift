@@ -1,3 +1,4 @@
+import Workbench
 import XCTest
 @testable import JupyterKernel
 

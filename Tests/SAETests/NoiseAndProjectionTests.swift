@@ -53,7 +53,9 @@ final class NoiseAndProjectionTests: XCTestCase {
             XCTAssertEqual(along * along, moved * ww, accuracy: 1e-3 * max(1, moved * ww))
         }
         sae.normalizeDecoderRows()
-        for norm in DictionaryAnalysis.decoderNorms(sae) { XCTAssertEqual(norm, 1, accuracy: 1e-6) }
+        let norms = DictionaryAnalysis.decoderNorms(sae)
+        XCTAssertEqual(norms.count, sae.dSAE)
+        for norm in norms { XCTAssertEqual(norm, 1, accuracy: 1e-6) }
     }
 
     /// relu training keeps decoder rows on the unit sphere; nsae leaves them free.

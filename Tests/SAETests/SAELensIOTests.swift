@@ -23,11 +23,13 @@ final class SAELensIOTests: XCTestCase {
 
         let loaded = try SAELensIO.load(folder + "/nsae")
         XCTAssertEqual(loaded.layers, [4, 7])
+        XCTAssertEqual(loaded.saes.count, group.saes.count)
         for (a, b) in zip(group.saes, loaded.saes) {
             XCTAssertEqual(a.config, b.config)
             XCTAssertEqual(try a.reconstruct(x), try b.reconstruct(x))
             var r1 = RNG(seed: 1), r2 = RNG(seed: 1)
             XCTAssertEqual(try a.encode(x, noise: true, rng: &r1), try b.encode(x, noise: true, rng: &r2))
+            XCTAssertEqual(a.featureDensity?.count, b.featureDensity?.count)
             for (d1, d2) in zip(a.featureDensity!, b.featureDensity!) { XCTAssertEqual(d1, d2, accuracy: 1e-6 * max(d1, 1e-4)) }
         }
         let one = try SAELensIO.load(folder + "/relu/layer2")
@@ -45,16 +47,20 @@ final class SAELensIOTests: XCTestCase {
         XCTAssertEqual(group.layers, [3, 5])
         XCTAssertEqual(group.hookNames, ["blocks.3.hook_mlp_out", "blocks.5.hook_mlp_out"])
         let expected = try SafeTensorsFile(path: TestPaths.fixtures.appendingPathComponent("saelens_expected.safetensors").path)
+        XCTAssertEqual(group.saes.count, 2)
         for (sae, layer) in zip(group.saes, [3, 5]) {
             XCTAssertEqual(sae.config.architecture, .relu)
             XCTAssertEqual(sae.config.modelName, "gpt2")
             let x = try expected.matrix("layer\(layer).x")
             let codes = try sae.encode(x)
             let want = try expected.matrix("layer\(layer).codes")
+            XCTAssertEqual(codes.data.count, want.data.count)
             for (a, b) in zip(codes.data, want.data) { XCTAssertEqual(a, b, accuracy: 1e-5) }
             let recon = try sae.decode(codes)
+            XCTAssertEqual(recon.data.count, try expected.floats("layer\(layer).recon").count)
             for (a, b) in zip(recon.data, try expected.floats("layer\(layer).recon")) { XCTAssertEqual(a, b, accuracy: 1e-5) }
             let density = try expected.floats("layer\(layer).density")
+            XCTAssertEqual(sae.featureDensity?.count, density.count)
             for (a, b) in zip(sae.featureDensity!, density) { XCTAssertEqual(a, b, accuracy: 1e-6 + 1e-5 * b) }
         }
     }

@@ -78,20 +78,90 @@ final class FuzzTests: XCTestCase {
         XCTAssertGreaterThan(failed, 0)
     }
 
-    /// The session on a subset, without verbs that touch files or train (they are covered by the script tests).
-    func testSessionSurvivesMutatedStatements() {
+    /// The session on mutations of statements that do real engine work on tiny inputs (train, load, eval, stats,
+    /// tokenize, sae, set) besides the light ones. A mutated statement runs unless its parse shows a size over
+    /// `FuzzBounds` (it could run for minutes or fill memory) or a write (`save`, `out=`, `checkpoint=`: its path
+    /// could leave the temporary directory); those are counted, and each seed verb must be reached often.
+    func testSessionSurvivesMutatedStatements() throws {
         var rng = RNG(seed: seed &+ 1)
+        let tmp = Fixtures.temporaryDirectory("fuzz-session")
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        let threadsBefore = BLAS.threads
+        defer { BLAS.setThreads(threadsBefore) }
+        let model = Fixtures.data.appendingPathComponent("gpt2-tiny").path
         let session = Session()
         session.mustRun("x = 1\ns = \"text\"")
-        let light = ["echo \"hi\"", "show x", "vars", "help", "help sae", "x = [1, 2]", "y = 0..3", "set seed=4", "2k",
-                     "tokenize x \"a\"", "sae relu x expansion=2", "train x x steps=1", "load gpt2 \"/nonexistent\""]
+        session.mustRun("toy = synth d=8 features=16 active=2 tokens=1k seed=1 out=\"\(tmp.path)/toy\"\n"
+                        + "sm = sae relu toy expansion=2\ngpt2 = load gpt2 \"\(model)\"")
+        let statements = ["echo \"hi\"", "show x", "vars", "help", "help sae", "x = [1, 2]", "y = 0..3", "set seed=4",
+                          "2k", "tokenize gpt2 \"a b\"", "sae relu toy expansion=2", "train sm toy steps=1 batch=16",
+                          "load gpt2 \"\(model)\"", "eval sm toy tokens=64", "stats toy", "set threads=1"]
+        let mustReach = ["echo", "show", "vars", "help", "set", "tokenize", "sae", "train", "load", "eval", "stats"]
+        let verbs = Set(VerbRegistry.standard().verbs.map(\.name))
         let count = max(1000, iterations / 20)
+        var reached: [String: Int] = [:], held: [String: Int] = [:]
         for _ in 0..<count {
-            let text = Self.mutate(Array(light[rng.int(below: light.count)].utf8), &rng)
-            // Keep away from writes: mutations could turn a verb into `save`/`synth`/`harvest` with a path.
-            if ["save", "synth", "harvest", "train", "load", "set"].contains(where: { text.contains($0) }) { continue }
+            let text = Self.mutate(Array(statements[rng.int(below: statements.count)].utf8), &rng)
+            var parser = Parser(text, isVerb: verbs.contains)
+            let parsed = (try? parser.parseAll()) ?? []
+            if let reason = parsed.lazy.compactMap(FuzzBounds.reasonToHold).first {
+                held[reason, default: 0] += 1
+                continue
+            }
             _ = session.execute(text, sink: RecordingSink(), cancellation: CancellationFlag())
+            for statement in parsed {
+                if case .command(let verb, _, _) = statement.body {
+                    reached[verbs.contains(verb.value) ? verb.value : "(unknown verb)", default: 0] += 1
+                }
+            }
+            if parsed.isEmpty { reached["(does not parse)", default: 0] += 1 }
         }
+        print("session fuzz: \(count) mutated statements; ran, by verb: \(reached.sorted { $0.key < $1.key }); "
+              + "held back: \(held.sorted { $0.key < $1.key })")
+        for verb in mustReach {
+            XCTAssertGreaterThanOrEqual(reached[verb] ?? 0, count / 1000, "mutations of `\(verb)` seldom ran")
+        }
+        XCTAssertLessThan(held.values.reduce(0, +), count / 4, "the bounds hold back most inputs: \(held)")
         XCTAssertEqual(session.mustRun("2k")?.plain, "2000", "the session still works")
+        XCTAssertNotNil(session.mustRun("eval sm toy tokens=64"), "the engine objects still work")
+    }
+}
+
+/// What keeps a mutated statement from running in the session fuzz: sizes that would make it slow or huge (each
+/// number of a command, the length of a range or list) and writes to paths the mutation chose.
+enum FuzzBounds {
+    static let largestNumber = 256.0
+    static let longestRange = 256
+
+    static func reasonToHold(_ statement: Statement) -> String? {
+        switch statement.body {
+        case .value(let value):
+            return tooLarge(value.value, checkNumbers: false)
+        case .command(let verb, let arguments, let options):
+            if verb.value == "save" { return "writes (save)" }
+            if let key = options.first(where: { ["out", "checkpoint"].contains($0.key.value) })?.key.value {
+                return "writes (\(key)=)"
+            }
+            if let threads = options.first(where: { $0.key.value == "threads" }), threads.value.value != .number(1) {
+                return "threads other than 1 (process-wide)"
+            }
+            for expression in arguments.map(\.value) + options.map(\.value.value) {
+                if let reason = tooLarge(expression, checkNumbers: true) { return reason }
+            }
+            return nil
+        }
+    }
+
+    static func tooLarge(_ expression: Expr, checkNumbers: Bool) -> String? {
+        switch expression {
+        case .number(let v) where checkNumbers && !(abs(v) <= largestNumber): return "a number over \(Int(largestNumber))"
+        case .range(let lo, let hi) where hi.subtractingReportingOverflow(lo).partialValue > longestRange
+            || hi.subtractingReportingOverflow(lo).overflow:
+            return "a range over \(longestRange)"
+        case .list(let items):
+            if items.count > longestRange { return "a list over \(longestRange)" }
+            return items.lazy.compactMap { tooLarge($0.value, checkNumbers: checkNumbers) }.first
+        default: return nil
+        }
     }
 }

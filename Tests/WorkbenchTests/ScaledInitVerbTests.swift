@@ -12,18 +12,19 @@ final class ScaledInitVerbTests: XCTestCase {
         let norms = try XCTUnwrap(session.mustRun("norms n"))
         // Median decoder-row norm per layer equals that layer's mean ‖x‖ (rows are scaled copies of unit rows).
         let stats = try XCTUnwrap(session.mustRun("stats acts"))
-        let table = try XCTUnwrap(JSON.parse(norms.data["application/json"] ?? ""))
-        let statTable = try XCTUnwrap(JSON.parse(stats.data["application/json"] ?? ""))
+        let table = try JSON.parse(norms.data["application/json"] ?? "")
+        let statTable = try JSON.parse(stats.data["application/json"] ?? "")
         func column(_ json: JSON, _ name: String) -> [Double] {
             guard case .array(let columns)? = json["columns"], case .array(let rows)? = json["rows"],
                   let index = columns.firstIndex(of: .string(name)) else { return [] }
             return rows.compactMap { row -> Double? in
-                guard case .array(let cells) = row, case .number(let v) = cells[index] else { return nil }
+                guard case .array(let cells) = row, let v = cells[index].doubleValue else { return nil }
                 return v
             }
         }
         let medians = column(table, "median"), means = column(statTable, "mean")
         XCTAssertEqual(medians.count, 2)
+        XCTAssertEqual(means.count, 2, "zip would hide a missing layer")
         for (m, x) in zip(medians, means) { XCTAssertEqual(m, x, accuracy: 1e-3 * x) }
 
         let failure = session.mustFail("r = sae relu acts expansion=2 alpha=1e-3 init=scaled")

@@ -35,14 +35,22 @@ final class ScriptTests: XCTestCase {
         let collected = Mutex<String>("")
         let runner = ScriptRunner(session: session, json: true, showProgress: false, writeOut: { text in collected.withLock { $0 += text } })
         let status = runner.run(source, cancellation: CancellationFlag())
-        let lines = collected.withLock { $0 }.split(separator: "\n")
-        let objects = try lines.map { line -> [String: Any] in
-            guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
-                throw XCTSkip("not a JSON object: \(line)")
+        let lines = collected.withLock { $0 }.split(separator: "\n", omittingEmptySubsequences: false)
+        // `--json` stdout is JSON only, one object per line, each line ending in a newline (docs/commands.md).
+        guard lines.last == "" else { throw ScriptOutputError("stdout does not end with a newline: \(lines.last ?? "")") }
+        let objects = try lines.dropLast().enumerated().map { index, line -> [String: Any] in
+            let parsed = try? JSONSerialization.jsonObject(with: Data(line.utf8))
+            guard let object = parsed as? [String: Any] else {
+                throw ScriptOutputError("--json stdout line \(index + 1) is not a JSON object: \(line.prefix(200))")
             }
             return object
         }
         return Output(status: status, objects: objects)
+    }
+
+    struct ScriptOutputError: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
     }
 
     func testLanguageScriptJSONShapes() throws {
@@ -143,8 +151,12 @@ final class ScriptTests: XCTestCase {
         XCTAssertEqual(Set(out.numbers(line: 7, column: "step")), [10], "tokens=1280 at batch 128 is 10 steps")
 
         XCTAssertEqual(out.table(line: 8).columns, ["layer", "l0", "l1", "mse", "explained_variance", "suppression", "dead_fraction", "alive"])
-        for l0 in out.numbers(line: 8, column: "l0") { XCTAssertTrue(l0 > 0 && l0 <= 32, "l0 \(l0)") }
-        for ev in out.numbers(line: 8, column: "explained_variance") { XCTAssertTrue(ev.isFinite && ev <= 1, "ev \(ev)") }
+        // One eval row per layer: checked first, so an empty table cannot pass the loops below.
+        let l0s = out.numbers(line: 8, column: "l0"), evs = out.numbers(line: 8, column: "explained_variance")
+        XCTAssertEqual(l0s.count, 3)
+        XCTAssertEqual(evs.count, 3)
+        for l0 in l0s { XCTAssertTrue(l0 > 0 && l0 <= 32, "l0 \(l0)") }
+        for ev in evs { XCTAssertTrue(ev.isFinite && ev <= 1, "ev \(ev)") }
 
         let mmcs = out.numbers(line: 9, column: "mmcs")
         XCTAssertEqual(mmcs.count, 3)
@@ -153,12 +165,15 @@ final class ScriptTests: XCTestCase {
         let features = out.numbers(line: 10, column: "norm")
         XCTAssertEqual(features.count, 5)
         XCTAssertEqual(features, features.sorted(by: >), "sorted by norm, descending")
-        for d in out.numbers(line: 10, column: "density") { XCTAssertTrue(d >= 0 && d <= 1) }
+        let densities = out.numbers(line: 10, column: "density")
+        XCTAssertEqual(densities.count, 5)
+        for d in densities { XCTAssertTrue(d >= 0 && d <= 1, "density \(d)") }
 
         let norms = out.table(line: 11)
         XCTAssertEqual(norms.rows.count, 3)
         let medians = out.numbers(line: 11, column: "median"), mins = out.numbers(line: 11, column: "min"), maxs = out.numbers(line: 11, column: "max")
-        for i in 0..<3 { XCTAssertTrue(mins[i] <= medians[i] && medians[i] <= maxs[i]) }
+        XCTAssertEqual([medians.count, mins.count, maxs.count], [3, 3, 3])
+        for i in 0..<min(3, medians.count, mins.count, maxs.count) { XCTAssertTrue(mins[i] <= medians[i] && medians[i] <= maxs[i]) }
 
         let cosine = out.table(line: 12)
         XCTAssertEqual(cosine.rows.map { $0[1] as? String }, ["pairs", "pillars"])
@@ -208,6 +223,8 @@ final class ScriptTests: XCTestCase {
 
         // The saved and reloaded group evaluates to the same metrics (same tokens: the eval reader is seeded).
         let before = out.numbers(line: 8, column: "mse"), after = out.numbers(line: 19, column: "mse")
+        XCTAssertEqual(before.count, 3)
+        XCTAssertEqual(after.count, before.count, "zip would hide a missing layer")
         for (a, b) in zip(before, after) { XCTAssertEqual(a, b, accuracy: 1e-3 * max(1, abs(a))) }
     }
 
@@ -238,7 +255,8 @@ final class ScriptTests: XCTestCase {
         XCTAssertEqual(splice.columns, ["layer", "hook", "ce_clean", "ce_zero", "ce_recon", "score", "kl_zero", "kl_recon", "kl_score"])
         let clean = out.numbers(line: 8, column: "ce_clean"), zero = out.numbers(line: 8, column: "ce_zero")
         let recon = out.numbers(line: 8, column: "ce_recon"), score = out.numbers(line: 8, column: "score")
-        for i in 0..<2 {
+        XCTAssertEqual([clean.count, zero.count, recon.count, score.count], [2, 2, 2, 2], "one splice row per layer")
+        for i in 0..<min(2, clean.count, zero.count, recon.count, score.count) {
             XCTAssertEqual(clean[i], clean[0], accuracy: 1e-6, "the clean CE is shared by all layers")
             XCTAssertEqual(score[i], (zero[i] - recon[i]) / (zero[i] - clean[i]), accuracy: 1e-6)
         }
@@ -247,8 +265,10 @@ final class ScriptTests: XCTestCase {
         let lens = out.table(line: 9)
         XCTAssertEqual(lens.rows.count, 3)
         let promoted = out.numbers(line: 9, column: "logit"), suppressed = out.numbers(line: 9, column: "logit ")
+        XCTAssertEqual(promoted.count, 3)
+        XCTAssertEqual(suppressed.count, 3)
         XCTAssertEqual(promoted, promoted.sorted(by: >))
-        XCTAssertTrue(promoted.last! >= suppressed.first!)
+        XCTAssertTrue(try XCTUnwrap(promoted.last) >= XCTUnwrap(suppressed.first))
 
         let top = out.table(line: 10)
         XCTAssertEqual(top.rows.count, 2)

@@ -121,7 +121,9 @@ def test_gpt2_example_runs_on_the_tiny_model(tmp_path):
     splices = [line for line in lines if line.get("type") == "table" and "ce_clean" in line["value"]["columns"]]
     assert len(splices) == 2
     for s in splices:
-        for row in table(s):
+        rows = table(s)
+        assert len(rows) == 2, "one row per layer of the tiny model"
+        for row in rows:
             assert row["ce_zero"] >= 0 and row["ce_clean"] > 0 and math.isfinite(row["score"])
 
 

@@ -80,6 +80,7 @@ def test_notebook_runs_without_errors(name, shared_data, tmp_path):
     assert "image/svg+xml" in mimes, "no figure in the notebook"
     assert "text/html" in mimes and "text/plain" in mimes
     train_cells = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("train ")]
+    assert len(train_cells) == 2, "each notebook trains a base and a normalized group"
     for cell in train_cells:
         bars = [o for o in cell.outputs if o.output_type == "display_data" and "train" in o.data.get("text/plain", "")]
         assert bars and "100%" in bars[0].data["text/plain"], "the live progress bar did not reach its final state"

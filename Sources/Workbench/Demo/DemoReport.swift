@@ -73,7 +73,7 @@ public final class ReportingRunner: StatementObserver {
     public func resultsJSON(title: String, settings: [(String, JSON)]) -> JSON {
         let statements: [JSON] = entries.map { entry in
             let displays: [JSON] = entry.displays.map { bundle in
-                if let text = bundle.data["application/json"], let parsed = JSON.parse(text) { return parsed }
+                if let text = bundle.data["application/json"], let parsed = try? JSON.parse(text) { return parsed }
                 return .string(bundle.plain)
             }
             return .object([
