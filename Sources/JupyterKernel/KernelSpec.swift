@@ -38,7 +38,7 @@ public enum KernelSpec {
         (prefix as NSString).standardizingPath + "/share/jupyter/kernels"
     }
 
-    /// Writes `kernelsDirectory/name/kernel.json` and returns its path.
+    /// Writes `kernelsDirectory/name/kernel.json` and the logos beside it, and returns the kernel.json path.
     @discardableResult
     public static func install(executable: String, kernelsDirectory: String, name: String = defaultName) throws -> String {
         try validate(name: name)
@@ -49,6 +49,11 @@ public enum KernelSpec {
             var text = json(executable: executable).prettyPrinted
             text += "\n"
             try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+            // The launcher's icons, which Jupyter finds by these names beside kernel.json.
+            for logo in KernelLogo.files {
+                guard let bytes = Data(base64Encoded: logo.base64) else { continue }
+                try bytes.write(to: URL(fileURLWithPath: directory + "/" + logo.name), options: .atomic)
+            }
         } catch {
             throw KernelSetupError("cannot write \(path): \(error.localizedDescription)")
         }

@@ -36,6 +36,27 @@ struct DemoCommand: ParsableCommand {
     @Flag(help: "Print the script instead of running it.")
     var printScript = false
 
+    /// What the demo is about to do and how long it takes, before anything runs.
+    static func firstScreen(quick: Bool, synthetic: Bool, gpt2: Bool, out: String) -> String {
+        var lines = ["nsae demo: a standard ReLU SAE against a Normalized SAE (NSAE), layer by layer.", ""]
+        if synthetic {
+            lines.append("  part 1  synthetic activations whose layers differ only in norm (×1 to ×64): train both, compare")
+            lines.append("          sparsity, reconstruction, recovery of the known features, and the L0-vs-norm fit")
+        }
+        if gpt2 {
+            lines.append("  part 2  the built-in GPT-2 on the Python 3.11 docs: harvest MLP outputs, train both on every")
+            lines.append("          layer, splice them back into the model (CE, KL), feature cards")
+        }
+        lines.append("")
+        if quick {
+            lines.append("Reduced sizes (--quick). Ctrl-C stops it; report.html and results.json go to \(out)/.")
+        } else {
+            lines.append("This takes about 7 minutes on 2 quiet cores (longer on a busy machine); `nsae demo --quick`")
+            lines.append("runs reduced sizes in a fraction of that. Ctrl-C stops it; report.html and results.json go to \(out)/.")
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
     func run() throws {
         let size: DemoScript.Size = quick ? .quick : .full
         let lmSize: DemoScript.LanguageModelSize = quick ? .quick : .full
@@ -57,6 +78,8 @@ struct DemoCommand: ParsableCommand {
         do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
             throw ValidationError("cannot create the output folder `\(out)`: \(error.localizedDescription)")
         }
+        print(DemoCommand.firstScreen(quick: quick, synthetic: part != .gpt2, gpt2: part != .synthetic && skipped == nil, out: out))
+        fflush(nil)
         InterruptHandling.install()
         let started = Date()
         let runner = ReportingRunner(source: script)

@@ -47,6 +47,23 @@ final class KernelSetupTests: XCTestCase {
         XCTAssertTrue(KernelSpec.currentExecutable().hasPrefix("/"))
     }
 
+    /// The launcher icons Jupyter looks for beside kernel.json, as committed in kernelspec/ (PNG sizes from IHDR).
+    func testInstallWritesTheLogos() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nsae-logo-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try KernelSpec.install(executable: "/opt/nsae/bin/nsae", kernelsDirectory: directory, name: "nsae-dev")
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        for (name, side) in [("logo-32x32.png", 32), ("logo-64x64.png", 64)] {
+            let png = try Data(contentsOf: URL(fileURLWithPath: "\(directory)/nsae-dev/\(name)"))
+            XCTAssertEqual(Array(png.prefix(4)), [0x89, 0x50, 0x4E, 0x47], name)
+            let be = { (o: Int) in png[o..<o + 4].reduce(0) { $0 << 8 | Int($1) } }
+            XCTAssertEqual([be(16), be(20)], [side, side], name)
+            XCTAssertEqual(png, try Data(contentsOf: repo.appendingPathComponent("kernelspec/\(name)")), "\(name) is the committed one")
+        }
+        let svg = try String(contentsOfFile: "\(directory)/nsae-dev/logo-svg.svg", encoding: .utf8)
+        XCTAssertTrue(svg.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))
+    }
+
     func testShippedKernelspecMatchesTheGeneratedOne() throws {
         // The repository's kernelspec/kernel.json is the generated one for an `nsae` on PATH.
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

@@ -107,7 +107,7 @@ final class ParserTests: XCTestCase {
         XCTAssertEqual(unterminated.position.column, 5)
         XCTAssertEqual(unterminated.kind, .incomplete)
         XCTAssertEqual(unterminated.rendered(in: "x = 1\ny = \"abc"),
-                       "error at line 2, column 5: unterminated string; expected a closing `\"` on the same line\n  y = \"abc\n      ^")
+                       "error at line 2, column 5: unterminated string; expected a closing `\"`\n  y = \"abc\n      ^")
 
         let list = try XCTUnwrap(parseError("train a layers=[1, 2 3]"))
         XCTAssertEqual(list.position.column, 22)
@@ -138,6 +138,28 @@ final class ParserTests: XCTestCase {
 
         let twoValues = try XCTUnwrap(parseError("x = 1 2"))
         XCTAssertEqual(twoValues.position.column, 7)
+    }
+
+    /// One rule for where a statement ends: strings may span lines and a newline inside `[…]` is a blank, so the
+    /// parser accepts exactly what is_complete waits for.
+    func testStringsAndListsSpanLines() throws {
+        var parser = Parser("echo \"abc\ndef\"\nx = [1,\n  2, # two\n  3]\ny = 4", isVerb: { $0 == "echo" })
+        let statements = try parser.parseAll()
+        XCTAssertEqual(statements.count, 3)
+        guard case .command(_, let arguments, _) = statements[0].body else { return XCTFail("echo is a command") }
+        XCTAssertEqual(arguments.map(\.value), [.string("abc\ndef")])
+        guard case .value(let list) = statements[1].body, case .list(let items) = list.value else { return XCTFail("a list") }
+        XCTAssertEqual(items.map(\.value), [.number(1), .number(2), .number(3)])
+        XCTAssertEqual(statements[1].line, 3)
+        XCTAssertEqual(statements[2].line, 6)
+
+        XCTAssertEqual(parseError("x = [1, 2")?.kind, .incomplete)
+        XCTAssertEqual(parseError("x = [1, 2,")?.kind, .incomplete)
+        XCTAssertEqual(parseError("x = [[1], [2")?.kind, .incomplete)
+        XCTAssertEqual(parseError("echo \"abc\ndef")?.kind, .incomplete)
+        // A list that a later line cannot close is invalid: the newline did not end it, so `y` is inside it.
+        XCTAssertEqual(parseError("x = [1, 2\ny = 3]")?.kind, .syntax)
+        XCTAssertEqual(parseError("x = [1 2]")?.kind, .syntax)
     }
 
     func testColumnsCountUnicodeScalarsNotBytes() throws {

@@ -334,6 +334,7 @@ final class InterruptTests: XCTestCase {
         let steps = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(stepsJSON.utf8)) as? [String: Any])?["steps"] as? Int)
         XCTAssertGreaterThan(steps, 0, "the steps taken before Ctrl-C are kept")
         XCTAssertLessThan(steps, 100_000)
+        XCTAssertTrue(message.contains("train kept the \(steps) of 100000 steps it finished"), message)
         // The session and the group still work; training again continues from the steps already taken.
         XCTAssertNotNil(session.mustRun("eval s toy tokens=200"))
         session.mustRun("train s toy steps=2 batch=32 log_every=1")

@@ -68,6 +68,36 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(session.mustRun("a")?.plain, "1")
     }
 
+    /// A cell is parsed whole before anything runs: a typo on line 3 leaves lines 1–2 unrun.
+    func testASyntaxErrorAnywhereRunsNothing() {
+        let session = Session()
+        let sink = RecordingSink()
+        guard case .error(let name, let message, let line) = session.execute("a = 1\necho \"ran\"\nb = [1 2]",
+                                                                             sink: sink, cancellation: CancellationFlag()) else {
+            return XCTFail("expected an error")
+        }
+        XCTAssertEqual(name, "SyntaxError")
+        XCTAssertEqual(line, 3)
+        XCTAssertTrue(message.contains("nothing ran"), message)
+        XCTAssertTrue(sink.streams.isEmpty, "line 2 must not run before the syntax error on line 3")
+        XCTAssertNil(session.value(named: "a"), "line 1 must not run before the syntax error on line 3")
+    }
+
+    /// Every unbound result is shown: earlier ones as displays in order, the last as the result.
+    func testEveryUnboundResultOfACellIsShown() {
+        let session = Session()
+        let sink = RecordingSink()
+        guard case .ok(let result) = session.execute("11\nx = 12\n13\necho \"e\"\n14", sink: sink, cancellation: CancellationFlag()) else {
+            return XCTFail("expected success")
+        }
+        XCTAssertEqual(sink.displays.map(\.plain), ["11", "13"])
+        XCTAssertEqual(result?.plain, "14")
+        guard case .ok(let bound) = session.execute("15\ny = 16", sink: RecordingSink(), cancellation: CancellationFlag()) else {
+            return XCTFail("expected success")
+        }
+        XCTAssertNil(bound, "a cell ending in a binding has no result")
+    }
+
     func testUnknownNameListsBoundNames() {
         let session = Session()
         session.mustRun("acts = 1")
@@ -137,6 +167,8 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(session.isComplete("train a b \\"), .incomplete(indent: ""))
         XCTAssertEqual(session.isComplete("echo \"abc"), .incomplete(indent: ""))
         XCTAssertEqual(session.isComplete("x = [1 2]"), .invalid)
+        XCTAssertEqual(session.isComplete("x = [1, 2"), .incomplete(indent: ""))
+        XCTAssertEqual(session.isComplete("echo \"abc\ndef\""), .complete)
         XCTAssertEqual(session.isComplete(""), .complete)
     }
 
@@ -153,6 +185,12 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(session.complete("x = load g", cursor: 10).matches, ["gpt2"])
         XCTAssertEqual(session.complete("sae relu a noise=a", cursor: 18).matches, ["always"])
         XCTAssertEqual(session.complete("help tra", cursor: 8).matches, ["train"])
+        // A statement continued by `\\`, an open list or an open string: options of the verb on its first line.
+        for code in ["train a b \\\n  ba", "train a b layers=[1,\n  2] ba", "echo \"x\ny\"\ntrain a b ba", "x = 1 # [\ntrain a b ba"] {
+            XCTAssertEqual(session.complete(code, cursor: code.unicodeScalars.count).matches, ["batch="], code)
+        }
+        let next = "x = [1,\n 2]\ntr"
+        XCTAssertEqual(session.complete(next, cursor: next.unicodeScalars.count).matches, ["train"], "a closed list ends its statement")
     }
 
     func testCompletionOfPathsInsideStrings() throws {

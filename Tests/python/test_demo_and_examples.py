@@ -88,6 +88,10 @@ def test_demo_quick_writes_report_and_sane_numbers(tmp_path):
     assert html.count("<svg") >= 6 and "<table" in html and "<script" not in html
     assert (out / "nsae").is_dir() and (out / "relu").is_dir()
     assert "explained_variance" in proc.stdout, "the demo prints its tables"
+    first_screen = proc.stdout.split("\n\n\n")[0]
+    assert first_screen.startswith("nsae demo: a standard ReLU SAE against a Normalized SAE"), first_screen
+    assert "part 1" in first_screen and "part 2" not in first_screen, "it says what it will do (part 2 is skipped)"
+    assert "--quick" in first_screen and "report.html" in first_screen
 
 
 def test_synthetic_example_is_the_demo_script():

@@ -4,6 +4,7 @@ import hashlib
 import hmac
 import json
 import random
+import shutil
 import time
 import uuid
 
@@ -46,6 +47,41 @@ def test_error_names_the_line_and_keeps_earlier_output_and_bindings(kernel):
     assert "line 3" in traceback and "nosuchverb 1" in traceback and "^" in traceback
     reply, outputs = execute(kc, "kept")
     assert outputs[0]["content"]["data"]["text/plain"] == "7"
+
+
+def test_is_complete_follows_the_parser_for_strings_and_lists(kernel):
+    _, kc = kernel
+
+    def status(code):
+        kc.is_complete(code)
+        return kc.get_shell_msg(timeout=10)["content"]["status"]
+
+    assert status('echo "abc') == "incomplete"
+    assert status('echo "abc\ndef"') == "complete"
+    assert status("x = [1, 2") == "incomplete"
+    assert status("x = [1,\n 2]") == "complete"
+    assert status("x = [1 2]") == "invalid"
+    reply, outputs = execute(kc, 'echo "abc\ndef"')
+    assert reply["status"] == "ok" and outputs[0]["content"]["text"] == "abc\ndef\n"
+
+
+def test_a_syntax_error_on_line_three_runs_nothing(kernel):
+    _, kc = kernel
+    reply, outputs = execute(kc, 'typo_guard = 1\necho "ran"\nz = [1 2]')
+    assert reply["status"] == "error" and reply["ename"] == "SyntaxError"
+    assert [m["msg_type"] for m in outputs] == ["error"], "nothing before the syntax error runs"
+    assert "line 3" in "\n".join(reply["traceback"])
+    reply, _ = execute(kc, "typo_guard")
+    assert reply["status"] == "error", "line 1 did not run, so nothing is bound"
+
+
+def test_every_unbound_result_of_a_cell_is_shown(kernel):
+    _, kc = kernel
+    reply, outputs = execute(kc, "t = help\nt\nbound = 3\n2k")
+    assert reply["status"] == "ok"
+    assert [m["msg_type"] for m in outputs] == ["display_data", "execute_result"]
+    assert "<table" in outputs[0]["content"]["data"]["text/html"]
+    assert outputs[1]["content"]["data"]["text/plain"] == "2000"
 
 
 def test_stop_on_error_aborts_requests_queued_behind_a_failure(kernel):
@@ -192,3 +228,20 @@ def test_a_burst_of_garbage_on_the_shell_socket_leaves_the_kernel_answering(kern
     reply, outputs = execute(kc, 'echo "survived"', timeout=60)
     assert reply["status"] == "ok" and outputs[0]["content"]["text"] == "survived\n"
     assert kc.is_alive()
+
+
+def test_a_figure_a_command_showed_is_saved_from_its_result(kernel, tmp_path):
+    """`s = stats toy` binds the table; `save s "…svg"`/".png" writes the figure `stats` displayed."""
+    _, kc = kernel
+    reply, outputs = execute(kc, f'toy = synth d=8 features=16 active=2 norms=[1,4] tokens=500 out="{tmp_path}/toy"\n'
+                                 f's = stats toy\nsave s "{tmp_path}/norms.svg"')
+    assert reply["status"] == "ok", reply
+    shown = [m["content"]["data"]["image/svg+xml"] for m in outputs
+             if m["msg_type"] == "display_data" and "image/svg+xml" in m["content"]["data"]]
+    assert shown and "toy: activation norms" in shown[-1], "the figure names the store"
+    assert (tmp_path / "norms.svg").read_text() == shown[-1] + "\n"
+    if shutil.which("rsvg-convert") is None:
+        pytest.skip("rsvg-convert (Debian librsvg2-bin, installed by scripts/setup) is not on PATH: .png not checked")
+    reply, _ = execute(kc, f'save s "{tmp_path}/norms.png"')
+    assert reply["status"] == "ok", reply
+    assert (tmp_path / "norms.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -78,6 +78,21 @@ def test_multiline_input_with_continuation(tmp_path):
     quit_repl(child)
 
 
+def test_a_string_over_two_lines_completes_and_runs(tmp_path):
+    child = start_repl(tmp_path)
+    child.sendline('echo "abc')
+    child.expect_exact("...> ")
+    child.sendline('def"')
+    child.expect_exact(PROMPT, timeout=10)
+    assert "abc\r\ndef" in child.before, "the string keeps its newline and the statement runs"
+    child.sendline("x = [1,")
+    child.expect_exact("...> ")
+    child.sendline(" 2]")
+    child.expect_exact(PROMPT, timeout=10)
+    assert "[1, 2]" in run(child, "x")
+    quit_repl(child)
+
+
 def test_history_persists_across_sessions(tmp_path):
     child = start_repl(tmp_path)
     run(child, 'echo "remember me"')
@@ -139,6 +154,14 @@ def test_run_script_stops_at_the_first_error_with_its_line(tmp_path):
     assert result.returncode == 1
     assert result.stdout == "one\n"
     assert "line 2" in result.stderr and "bogus 1" in result.stderr and "^" in result.stderr
+
+
+def test_run_parses_the_whole_script_before_running_any_of_it(tmp_path):
+    script = write_script(tmp_path, 'echo "one"\nx = 1\ny = [1 2]\n')
+    result = subprocess.run([nsae_binary(), "run", str(script)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stdout == "", "a syntax error on line 3 runs nothing"
+    assert "line 3" in result.stderr and "nothing ran" in result.stderr
 
 
 def test_run_json_mode_prints_one_object_per_statement(tmp_path):

@@ -70,12 +70,25 @@ extension Engines {
         return .table(logitTable(try LogitLens.compute(model: model.model, sae: sae, feature: feature, k: k)))
     }
 
+    /// A token as a table shows it: a space as `␣`, so " the" and "the" differ and a space token is not a blank
+    /// cell; newlines and tabs as `⏎` and `⇥`.
+    static func visibleToken(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.flatMap { c -> [Unicode.Scalar] in
+            switch c {
+            case " ": return ["␣"]
+            case "\n": return ["⏎"]
+            case "\t": return ["⇥"]
+            default: return [c]
+            }
+        }))
+    }
+
     static func logitTable(_ lens: LogitLens.Result) -> Table {
         let rows = (0..<max(lens.promoted.count, lens.suppressed.count)).map { i -> [Cell] in
             let p = i < lens.promoted.count ? lens.promoted[i] : nil
             let s = i < lens.suppressed.count ? lens.suppressed[i] : nil
-            return [.number(Double(i + 1)), p.map { .text($0.text) } ?? .null, p.map { .number(Double($0.logit)) } ?? .null,
-                    s.map { .text($0.text) } ?? .null, s.map { .number(Double($0.logit)) } ?? .null]
+            return [.number(Double(i + 1)), p.map { .text(visibleToken($0.text)) } ?? .null, p.map { .number(Double($0.logit)) } ?? .null,
+                    s.map { .text(visibleToken($0.text)) } ?? .null, s.map { .number(Double($0.logit)) } ?? .null]
         }
         return Table(title: "logit lens", columns: ["rank", "promoted", "logit", "suppressed", "logit "], rows: rows)
     }
@@ -84,7 +97,7 @@ extension Engines {
         let object = try call.object(0, as: SAEObject.self)
         let summaries = object.group.saes.map { DictionaryAnalysis.normSummary($0) }
         let layers = object.group.layers
-        call.display(.figure(Figure.histogram(title: "decoder column norms", xLabel: "‖W_dec[f]‖",
+        call.display(.figure(Figure.histogram(title: "\(argumentNames(call).first ?? "sae"): decoder column norms", xLabel: "‖W_dec[f]‖",
                                               samples: zip(layers, summaries).map { ("layer \($0)", $1.norms) })))
         let names = ["min", "p1", "p5", "p25", "median", "p75", "p95", "p99", "max"]
         return .table(Table(columns: ["layer", "mean"] + names, rows: zip(layers, summaries).map { layer, s in
@@ -115,7 +128,7 @@ extension Engines {
             rows.append([.number(Double(layer)), .text("pillars"), .number(Double(pillars.cosines.pairs)), .bool(true),
                          .number(pillars.cosines.mean), .number(pillars.cosines.fractionAbove09)])
         }
-        call.display(.figure(Figure(title: "cosine similarity of decoder directions", xLabel: "cosine", yLabel: "pairs",
+        call.display(.figure(Figure(title: "\(argumentNames(call).first ?? "sae"): cosine similarity of decoder directions", xLabel: "cosine", yLabel: "pairs",
                                     logY: true, kind: .histogram(edges: edges, series: series))))
         return .table(Table(columns: ["layer", "set", "pairs", "exact", "mean", "fraction_above_0.9"], rows: rows))
     }
@@ -129,9 +142,9 @@ extension Engines {
         let metrics = try evaluate(object, on: store, tokens: try positive(call, "tokens", default: 10_000), call: call, argument: 1)
         let line = try DictionaryAnalysis.l0VersusNorm(metrics)
         let points = metrics.map { ScatterPoint(x: $0.meanInputNorm, y: $0.l0, label: "layer \($0.layer)") }
-        call.display(.figure(Figure(title: "L0 against mean input norm across layers", xLabel: "mean ‖x‖", yLabel: "L0",
-                                    kind: .scatter(points: points, fit: LineFit(slope: line.slope, intercept: line.intercept, r: line.r)))))
         let name = argumentNames(call).first ?? "sae"
+        call.display(.figure(Figure(title: "\(name): L0 against mean input norm across layers", xLabel: "mean ‖x‖", yLabel: "L0",
+                                    kind: .scatter(points: points, fit: LineFit(slope: line.slope, intercept: line.intercept, r: line.r, p: line.p)))))
         return .table(Table(columns: ["sae", "slope", "intercept", "r", "p", "layers"], rows: [
             [.text(name), .number(line.slope), .number(line.intercept), .number(line.r), .number(line.p), .number(Double(line.n))],
         ]))

@@ -168,7 +168,8 @@ final class RunObject: SessionObject {
     var descriptionTable: Table {
         Table(columns: ["position", "id", "token", "top next tokens"], rows: tokens.enumerated().map { i, id in
             [.number(Double(i)), .number(Double(id)), .text(tokenText(id)),
-             .text(top[i].map { quoteString(tokenText($0)) }.joined(separator: " "))]
+             // tokenString already shows control characters as escapes; quoteString would escape them twice.
+             .text(top[i].map { "\"" + tokenText($0) + "\"" }.joined(separator: " "))]
         })
     }
     var json: JSON {

@@ -123,7 +123,9 @@ extension Engines {
             let s = store.normStats[i]
             return [.number(Double(hook.layer)), .number(Double(s.count)), .number(s.mean), .number(s.std), .number(s.min), .number(s.max)]
         }
-        call.display(.figure(normFigure(store)))
+        var figure = normFigure(store)
+        if let name = argumentNames(call).first, name != "?" { figure.title = "\(name): " + figure.title }
+        call.display(.figure(figure))
         return .table(Table(columns: ["layer", "count", "mean", "std", "min", "max"], rows: rows))
     }
 

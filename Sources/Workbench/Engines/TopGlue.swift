@@ -80,9 +80,12 @@ extension Engines {
             [.text("tokens scanned"), .number(Double(s.tokensScanned))], [.text("mean activation"), .number(s.meanActive)],
             [.text("max activation"), .number(Double(s.top.first?.activation ?? 0))], [.text("decoder norm"), .number(decoderNorm)],
         ])))
+        // The axis spans the bins this feature uses (the fixed edges cover log10 −4…4, mostly empty for one feature).
         let edges = FeatureActivationSummary.histogramEdges.map { log10($0) }
-        call.display(.figure(Figure(title: "activation histogram (active tokens)", xLabel: "log10 activation", yLabel: "tokens",
-                                    kind: .histogram(edges: edges, series: [HistogramSeries(label: "feature \(query.feature)", counts: s.histogram.map(Double.init))]))))
+        let used = s.histogram.indices.filter { s.histogram[$0] > 0 }
+        let lo = used.first ?? 0, hi = min(edges.count - 1, (used.last ?? (edges.count - 2)) + 1)
+        call.display(.figure(Figure(title: "layer \(query.layer) feature \(query.feature): activation histogram (active tokens)", xLabel: "log10 activation", yLabel: "tokens",
+                                    kind: .histogram(edges: Array(edges[lo...hi]), series: [HistogramSeries(label: "feature \(query.feature)", counts: s.histogram[lo..<hi].map(Double.init))]))))
         if case .object(let o)? = call.option("model"), let model = o as? ModelObject {
             guard query.sae.dIn == model.model.config.nEmbd else {
                 throw call.error(atOption: "model", "the SAE's d_in \(query.sae.dIn) differs from the model's width \(model.model.config.nEmbd)")

@@ -1,7 +1,9 @@
 // The lexer of the command language (../shared/design/commands.md, "Lexical rules").
 // It works on UTF-8 bytes (every character with meaning in the language is ASCII) and reports columns in Unicode
-// scalars so they match what a terminal shows for ordinary text. It is lazy: the parser pulls one token at a time,
-// so a script runs up to the statement that holds a lexical error.
+// scalars so they match what a terminal shows for ordinary text.
+// Where a statement ends is decided here and only here: at a newline outside strings and lists. A string may span
+// lines, and newlines inside `[…]` are blanks, so what the parser accepts and what is_complete/the REPL wait for
+// are the same rule (input that stops inside a string, a list or after `\` is incomplete, not invalid).
 
 /// A position in source code: 1-based line and column (Unicode scalars), plus the UTF-8 byte offset.
 public struct SourcePosition: Sendable, Equatable {
@@ -36,6 +38,8 @@ struct Lexer {
     /// The scalar column at `columnOffset` on the current line, so columns are counted incrementally.
     private var columnOffset = 0
     private var column = 1
+    /// How many `[` are open: newlines inside a list do not end the statement.
+    private var openBrackets = 0
 
     init(_ source: String) { bytes = Array(source.utf8) }
 
@@ -76,6 +80,9 @@ struct Lexer {
                 index += 1
             } else if c == Lexer.hash {
                 while let d = peek(), d != Lexer.lf { index += 1 }
+            } else if c == Lexer.lf && openBrackets > 0 {
+                index += 1
+                newLine(at: index)
             } else if c == Lexer.backslash {
                 // A backslash ending a line (trailing blanks and a comment allowed) continues the statement.
                 var look = index + 1
@@ -112,8 +119,8 @@ struct Lexer {
             return token
         case UInt8(ascii: "="): return single(.equals)
         case UInt8(ascii: ","): return single(.comma)
-        case UInt8(ascii: "["): return single(.leftBracket)
-        case UInt8(ascii: "]"): return single(.rightBracket)
+        case UInt8(ascii: "["): openBrackets += 1; return single(.leftBracket)
+        case UInt8(ascii: "]"): openBrackets = max(0, openBrackets - 1); return single(.rightBracket)
         case Lexer.quote: return try lexString(start)
         case UInt8(ascii: "."):
             if peek(1) == UInt8(ascii: ".") { index += 2; return Token(kind: .dotDot, start: start) }
@@ -174,22 +181,28 @@ struct Lexer {
     private mutating func lexString(_ start: SourcePosition) throws -> Token {
         index += 1
         var text: [UInt8] = []
+        func unterminated() -> LanguageError {
+            LanguageError(start, "unterminated string; expected a closing `\"`", kind: .incomplete)
+        }
         while true {
-            guard let c = peek(), c != Lexer.lf else {
-                throw LanguageError(start, "unterminated string; expected a closing `\"` on the same line", kind: .incomplete)
-            }
+            guard let c = peek() else { throw unterminated() }
             if c == Lexer.quote { index += 1; break }
-            if c == Lexer.backslash {
+            if c == Lexer.lf {
+                // A string may span lines; it keeps the newline.
+                text.append(c)
+                index += 1
+                newLine(at: index)
+            } else if c == Lexer.backslash {
                 let escapePosition = position()
                 index += 1
-                guard let e = peek(), e != Lexer.lf else {
-                    throw LanguageError(start, "unterminated string; expected a closing `\"` on the same line", kind: .incomplete)
-                }
+                guard let e = peek() else { throw unterminated() }
                 switch e {
                 case Lexer.quote: text.append(Lexer.quote)
                 case Lexer.backslash: text.append(Lexer.backslash)
                 case UInt8(ascii: "n"): text.append(Lexer.lf)
                 case UInt8(ascii: "t"): text.append(Lexer.tab)
+                case Lexer.lf:
+                    throw LanguageError(escapePosition, "unexpected `\\` at the end of a line inside a string; a string may span lines without it")
                 default:
                     throw LanguageError(escapePosition, "unknown escape `\\\(character(at: index))` in a string; expected one of \\\" \\\\ \\n \\t")
                 }

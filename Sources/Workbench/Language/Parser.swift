@@ -71,7 +71,8 @@ public struct Parser {
             tokens.append(try take())
         }
         guard let first = tokens.first else { return nil }
-        var cursor = TokenCursor(tokens: tokens, endPosition: try peek().start)
+        let terminator = try peek()
+        var cursor = TokenCursor(tokens: tokens, endPosition: terminator.start, endsInput: terminator.kind == .end)
         var target: Located<String>?
         if tokens.count >= 2, case .name(let name) = first.kind, tokens[1].kind == .equals {
             target = Located(value: name, position: first.start)
@@ -135,7 +136,8 @@ public struct Parser {
 
     private func parseExpression(_ cursor: inout TokenCursor) throws -> Located<Expr> {
         guard let token = cursor.current else {
-            throw LanguageError(cursor.endPosition, "expected a value (a number, a string, a list, a range or a name)")
+            throw LanguageError(cursor.endPosition, "expected a value (a number, a string, a list, a range or a name)",
+                                kind: cursor.insideOpenList ? .incomplete : .syntax)
         }
         cursor.index += 1
         switch token.kind {
@@ -183,7 +185,8 @@ public struct Parser {
             while true {
                 items.append(try parseExpression(&cursor))
                 guard let separator = cursor.current else {
-                    throw LanguageError(cursor.endPosition, "expected `,` or `]` to continue the list opened at column \(token.start.column)")
+                    throw LanguageError(cursor.endPosition, "expected `,` or `]` to continue the list opened at line \(token.start.line), column \(token.start.column)",
+                                        kind: cursor.insideOpenList ? .incomplete : .syntax)
                 }
                 cursor.index += 1
                 if separator.kind == .rightBracket { break }
@@ -202,8 +205,12 @@ private struct TokenCursor {
     var tokens: [Token]
     var index = 0
     var endPosition: SourcePosition
+    /// Whether the statement ends because the input does (not at a newline).
+    var endsInput: Bool
     /// How many lists enclose the current token.
     var depth = 0
+    /// The input stops inside a list: more lines may close it (the lexer reads newlines in a list as blanks).
+    var insideOpenList: Bool { depth > 0 && atEnd && endsInput }
     var current: Token? { index < tokens.count ? tokens[index] : nil }
     var atEnd: Bool { index >= tokens.count }
     func peek(_ ahead: Int) -> Token? { index + ahead < tokens.count ? tokens[index + ahead] : nil }

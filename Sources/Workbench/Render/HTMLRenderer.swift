@@ -25,9 +25,18 @@ enum HTMLRenderer {
         if let title = table.title {
             html += "<caption style=\"text-align:left;font-weight:bold;padding:4px 0\">\(escape(title))</caption>"
         }
+        // Every cell states its alignment (JupyterLab right-aligns table cells by default): numbers right, so
+        // digits line up, text left; a header aligns with its column (right when the column holds only numbers).
+        let numeric = table.columns.indices.map { index in
+            table.rows.allSatisfy { row in
+                guard index < row.count else { return true }
+                switch row[index] { case .number, .null: return true; default: return false }
+            } && table.rows.contains { index < $0.count && $0[index] != .null }
+        }
         html += "<thead><tr>"
-        for column in table.columns {
-            html += "<th style=\"\(cellStyle);text-align:left;border-bottom:2px solid #888\">\(escape(column))</th>"
+        for (index, column) in table.columns.enumerated() {
+            let align = numeric[index] ? "right" : "left"
+            html += "<th style=\"\(cellStyle);text-align:\(align);border-bottom:2px solid #888\">\(escape(column))</th>"
         }
         html += "</tr></thead><tbody>"
         for row in table.rows.prefix(maxRows) {
@@ -37,9 +46,9 @@ enum HTMLRenderer {
                 case .number:
                     html += "<td style=\"\(cellStyle);text-align:right\">\(escape(cell.plain))</td>"
                 case .tokens(let tokens, let scale):
-                    html += "<td style=\"\(cellStyle);white-space:pre\">\(highlighted(tokens, scale: scale))</td>"
+                    html += "<td style=\"\(cellStyle);text-align:left;white-space:pre\">\(highlighted(tokens, scale: scale))</td>"
                 default:
-                    html += "<td style=\"\(cellStyle)\">\(escape(cell.plain))</td>"
+                    html += "<td style=\"\(cellStyle);text-align:left\">\(escape(cell.plain))</td>"
                 }
             }
             html += "</tr>"

@@ -24,9 +24,18 @@ enum SVGRenderer {
             ys = points.map(\.y)
         }
         let xScale = Axis(values: xs, from: left, to: width - right)
-        let yScale = Axis(values: ys, from: height - bottom, to: top)
+        let yScale = figure.logY ? Axis(logValues: ys, from: height - bottom, to: top) : Axis(values: ys, from: height - bottom, to: top)
         var body = ""
         var legend: [(String, String)] = []
+        // What the legend must not cover, in pixels: points, bars and (sampled) line segments.
+        var occupied: [Box] = []
+        func occupySegment(_ x0: Double, _ y0: Double, _ x1: Double, _ y1: Double) {
+            let steps = max(1, Int((abs(x1 - x0) + abs(y1 - y0)) / 4))
+            for k in 0...steps {
+                let t = Double(k) / Double(steps)
+                occupied.append(Box(x: x0 + (x1 - x0) * t - 2, y: y0 + (y1 - y0) * t - 2, width: 4, height: 4))
+            }
+        }
         switch figure.kind {
         case .histogram(let edges, let series):
             let opacity = series.count > 1 ? "0.55" : "0.85"
@@ -35,13 +44,17 @@ enum SVGRenderer {
                     let x0 = xScale.map(edges[b]), x1 = xScale.map(edges[b + 1])
                     let y = yScale.map(transformY(count, figure.logY)), y0 = yScale.map(yScale.lo)
                     body += "<rect x=\"\(n(x0))\" y=\"\(n(y))\" width=\"\(n(max(0.5, x1 - x0)))\" height=\"\(n(max(0, y0 - y)))\" fill=\"\(color(i))\" fill-opacity=\"\(opacity)\"/>"
+                    occupied.append(Box(x: x0, y: y, width: max(0.5, x1 - x0), height: max(0, y0 - y)))
                 }
                 legend.append((s.label, color(i)))
             }
         case .line(let series):
             for (i, s) in series.enumerated() {
-                let points = zip(s.x, s.y).filter { $0.0.isFinite && transformY($0.1, figure.logY).isFinite }
-                    .map { "\(n(xScale.map($0.0))),\(n(yScale.map(transformY($0.1, figure.logY))))" }
+                let pixels = zip(s.x, s.y).filter { $0.0.isFinite && transformY($0.1, figure.logY).isFinite }
+                    .map { (xScale.map($0.0), yScale.map(transformY($0.1, figure.logY))) }
+                for (a, b) in zip(pixels, pixels.dropFirst()) { occupySegment(a.0, a.1, b.0, b.1) }
+                if let only = pixels.first { occupySegment(only.0, only.1, only.0, only.1) }
+                let points = pixels.map { "\(n($0.0)),\(n($0.1))" }
                 if points.count == 1 {
                     let xy = points[0].split(separator: ",")
                     body += "<circle cx=\"\(xy[0])\" cy=\"\(xy[1])\" r=\"3\" fill=\"\(color(i))\"/>"
@@ -52,22 +65,26 @@ enum SVGRenderer {
             }
         case .scatter(let points, let fit):
             for p in points where p.x.isFinite && p.y.isFinite {
+                occupied.append(Box(x: xScale.map(p.x) - 5, y: yScale.map(p.y) - 5, width: 10, height: 10))
                 body += "<circle cx=\"\(n(xScale.map(p.x)))\" cy=\"\(n(yScale.map(p.y)))\" r=\"4\" fill=\"\(color(0))\"><title>\(HTMLRenderer.escape(p.label))</title></circle>"
             }
             legend.append(("data", color(0)))
             if let fit {
                 let y0 = fit.slope * xScale.lo + fit.intercept, y1 = fit.slope * xScale.hi + fit.intercept
                 body += "<line x1=\"\(n(xScale.map(xScale.lo)))\" y1=\"\(n(yScale.map(y0)))\" x2=\"\(n(xScale.map(xScale.hi)))\" y2=\"\(n(yScale.map(y1)))\" stroke=\"\(color(1))\" stroke-width=\"1.5\" stroke-dasharray=\"6 3\"/>"
-                legend.append(("fit: y = \(formatTableNumber(fit.slope))x + \(formatTableNumber(fit.intercept)), r = \(formatTableNumber(fit.r))", color(1)))
+                occupySegment(xScale.map(xScale.lo), yScale.map(y0), xScale.map(xScale.hi), yScale.map(y1))
+                legend.append((fitLabel(fit), color(1)))
             }
         }
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(n(width))\" height=\"\(n(height))\" viewBox=\"0 0 \(n(width)) \(n(height))\" font-family=\"sans-serif\" font-size=\"11\">"
+        let placement = placeLegend(legend, avoiding: occupied)
+        let canvasWidth = width + placement.extraWidth
+        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(n(canvasWidth))\" height=\"\(n(height))\" viewBox=\"0 0 \(n(canvasWidth)) \(n(height))\" font-family=\"sans-serif\" font-size=\"11\">"
         svg += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>"
         svg += "<text x=\"\(n(width / 2))\" y=\"22\" text-anchor=\"middle\" font-size=\"14\">\(HTMLRenderer.escape(figure.title))</text>"
         svg += "<clipPath id=\"plot\"><rect x=\"\(n(left))\" y=\"\(n(top))\" width=\"\(n(width - left - right))\" height=\"\(n(height - top - bottom))\"/></clipPath>"
         svg += axes(xScale, yScale, figure)
         svg += "<g clip-path=\"url(#plot)\">" + body + "</g>"
-        svg += legendBox(legend)
+        svg += legendBox(legend, at: placement.box)
         return svg + "</svg>"
     }
 
@@ -85,7 +102,7 @@ enum SVGRenderer {
             let py = y.map(tick)
             s += "<line x1=\"\(n(x0 - 5))\" y1=\"\(n(py))\" x2=\"\(n(x0))\" y2=\"\(n(py))\" stroke=\"#333\"/>"
             s += "<line x1=\"\(n(x0))\" y1=\"\(n(py))\" x2=\"\(n(x1))\" y2=\"\(n(py))\" stroke=\"#eee\"/>"
-            let label = figure.logY ? "1e" + formatTableNumber(tick) : formatTableNumber(tick)
+            let label = figure.logY ? logTickLabel(tick) : formatTableNumber(tick)
             s += "<text x=\"\(n(x0 - 8))\" y=\"\(n(py + 4))\" text-anchor=\"end\">\(label)</text>"
         }
         s += "<text x=\"\(n((x0 + x1) / 2))\" y=\"\(n(height - 12))\" text-anchor=\"middle\">\(HTMLRenderer.escape(figure.xLabel))</text>"
@@ -94,22 +111,76 @@ enum SVGRenderer {
         return s
     }
 
-    private static func legendBox(_ entries: [(String, String)]) -> String {
+    /// A tick of a log10 axis as the value it stands for: 1, 3, 10, 0.03, 1e+06.
+    static func logTickLabel(_ exponent: Double) -> String {
+        let value = pow(10, exponent)
+        if value >= 1e5 || value < 1e-3 {
+            let power = Int(exponent.rounded(.down))
+            let mantissa = (value / pow(10, Double(power)) * 10).rounded() / 10
+            return (mantissa == 1 ? "" : formatTableNumber(mantissa) + "×") + "1e\(power)"
+        }
+        return formatTableNumber(Double(String(format: "%.3g", value)) ?? value)
+    }
+
+    /// The fit in full: slope, intercept with its sign, r and (when known) p.
+    static func fitLabel(_ fit: LineFit) -> String {
+        func short(_ v: Double) -> String { Double(String(format: "%.3g", v)).map(formatTableNumber) ?? formatTableNumber(v) }
+        let sign = fit.intercept < 0 ? "−" : "+"
+        var label = "fit: y = \(short(fit.slope))x \(sign) \(short(abs(fit.intercept))), r = \(short(fit.r))"
+        if let p = fit.p { label += ", p = \(short(p))" }
+        return label
+    }
+
+    static let legendLineHeight = 15.0
+    /// Wider than the average glyph of 11px sans-serif, so the box always holds its text.
+    static let legendCharacterWidth = 6.6
+
+    static func legendSize(_ entries: [(String, String)]) -> (width: Double, height: Double) {
+        let longest = entries.map { Double($0.0.count) }.max() ?? 0
+        return (30 + longest * legendCharacterWidth, Double(entries.count) * legendLineHeight + 8)
+    }
+
+    /// The legend goes in the first corner of the plot (top right, top left, bottom right, bottom left) where it
+    /// covers no data; when every corner holds some, it goes outside, right of the plot, and the canvas widens.
+    static func placeLegend(_ entries: [(String, String)], avoiding occupied: [Box]) -> (box: Box, extraWidth: Double) {
+        guard !entries.isEmpty else { return (Box(x: 0, y: 0, width: 0, height: 0), 0) }
+        let (w, h) = legendSize(entries)
+        let margin = 6.0
+        let plotLeft = left, plotRight = width - right, plotTop = top, plotBottom = height - bottom
+        let corners = [
+            Box(x: plotRight - w - margin, y: plotTop + margin, width: w, height: h),
+            Box(x: plotLeft + margin, y: plotTop + margin, width: w, height: h),
+            Box(x: plotRight - w - margin, y: plotBottom - h - margin, width: w, height: h),
+            Box(x: plotLeft + margin, y: plotBottom - h - margin, width: w, height: h),
+        ]
+        let fits = w + 2 * margin <= plotRight - plotLeft && h + 2 * margin <= plotBottom - plotTop
+        if fits, let free = corners.first(where: { corner in !occupied.contains { $0.intersects(corner) } }) {
+            return (free, 0)
+        }
+        return (Box(x: width - right + 10, y: plotTop, width: w, height: h), w + 20)
+    }
+
+    private static func legendBox(_ entries: [(String, String)], at box: Box) -> String {
         guard !entries.isEmpty else { return "" }
-        let shown = entries.prefix(12)
-        let boxWidth = Double(min(260, 30 + (shown.map { $0.0.count }.max() ?? 0) * 6))
-        let x = width - right - boxWidth - 6
-        var s = "<g><rect x=\"\(n(x))\" y=\"\(n(top + 4))\" width=\"\(n(boxWidth))\" height=\"\(n(Double(shown.count) * 15 + 8))\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#ccc\"/>"
-        for (i, (label, colour)) in shown.enumerated() {
-            let y = top + 16 + Double(i) * 15
-            s += "<rect x=\"\(n(x + 6))\" y=\"\(n(y - 8))\" width=\"10\" height=\"10\" fill=\"\(colour)\"/>"
-            s += "<text x=\"\(n(x + 22))\" y=\"\(n(y + 1))\">\(HTMLRenderer.escape(label.truncated(to: 40)))</text>"
+        var s = "<g class=\"legend\"><rect x=\"\(n(box.x))\" y=\"\(n(box.y))\" width=\"\(n(box.width))\" height=\"\(n(box.height))\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#ccc\"/>"
+        for (i, (label, colour)) in entries.enumerated() {
+            let y = box.y + 12 + Double(i) * legendLineHeight
+            s += "<rect x=\"\(n(box.x + 6))\" y=\"\(n(y - 8))\" width=\"10\" height=\"10\" fill=\"\(colour)\"/>"
+            s += "<text x=\"\(n(box.x + 22))\" y=\"\(n(y + 1))\">\(HTMLRenderer.escape(label))</text>"
         }
         return s + "</g>"
     }
 
     /// Coordinates with at most two decimals keep the SVG small.
     static func n(_ v: Double) -> String { v.isFinite ? fixedSignificant((v * 100).rounded() / 100, digits: 8) : "0" }
+}
+
+/// A rectangle in SVG pixels.
+struct Box: Equatable {
+    var x, y, width, height: Double
+    func intersects(_ other: Box) -> Bool {
+        x < other.x + other.width && other.x < x + width && y < other.y + other.height && other.y < y + height
+    }
 }
 
 /// A linear axis over the data's range, widened to "nice" tick values (1, 2, 5 × 10^k).
@@ -131,6 +202,35 @@ struct Axis {
         self.lo = lo
         self.hi = hi
         ticks = stride(from: lo, through: hi + step / 2, by: step).map { ($0 / step).rounded() * step }
+    }
+
+    /// An axis over log10 values whose ticks sit at round values: 1, 2, 5 per decade over at most one decade,
+    /// 1 and 3 over up to four, whole decades beyond that (every k-th decade past twelve).
+    init(logValues values: [Double], from: Double, to: Double) {
+        self.from = from
+        self.to = to
+        let finite = values.filter(\.isFinite)
+        var lo = (finite.min() ?? 0).rounded(.down), hi = (finite.max() ?? 1).rounded(.up)
+        if hi <= lo { hi = lo + 1 }
+        let decades = hi - lo
+        let multiples: [Double] = decades <= 1 ? [1, 2, 5] : decades <= 4 ? [1, 3] : [1]
+        let every = max(1, Int((decades / 12).rounded(.up)))
+        var ticks: [Double] = []
+        for (k, decade) in stride(from: lo, through: hi, by: 1).enumerated() where k % every == 0 {
+            for m in multiples where decade + log10(m) <= hi + 1e-9 { ticks.append(decade + log10(m)) }
+        }
+        // Trim whole empty decades at the ends only when the data leave room for round ticks inside.
+        if let first = finite.min(), let last = finite.max() {
+            let inner = ticks.filter { $0 >= first - 1e-9 && $0 <= last + 1e-9 }
+            if inner.count >= 3 {
+                lo = ticks.last(where: { $0 <= first + 1e-9 }) ?? lo
+                hi = ticks.first(where: { $0 >= last - 1e-9 }) ?? hi
+                ticks = ticks.filter { $0 >= lo - 1e-9 && $0 <= hi + 1e-9 }
+            }
+        }
+        self.lo = lo
+        self.hi = hi
+        self.ticks = ticks
     }
 
     static func niceStep(_ raw: Double) -> Double {

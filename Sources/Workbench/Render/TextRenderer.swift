@@ -3,11 +3,24 @@ import Foundation
 // Terminal forms: aligned tables, and figures as Unicode block histograms and sparklines.
 
 enum TextRenderer {
-    static func table(_ table: Table, maxRows: Int = 200) -> String {
+    /// The longest a cell may be: 80 characters, or the terminal's width when it is wider (`help` summaries and
+    /// contexts are then shown whole).
+    static var cellLimit: Int { max(80, terminalColumns() ?? 0) }
+
+    /// The width of the terminal on stdout (or stderr), else $COLUMNS.
+    static func terminalColumns() -> Int? {
+        var size = winsize()
+        for descriptor: Int32 in [1, 2] where isatty(descriptor) != 0 {
+            if ioctl(descriptor, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 { return Int(size.ws_col) }
+        }
+        return ProcessInfo.processInfo.environment["COLUMNS"].flatMap { Int($0) }
+    }
+
+    static func table(_ table: Table, maxRows: Int = 200, cellLimit: Int = TextRenderer.cellLimit) -> String {
         var lines: [String] = []
         if let title = table.title { lines.append(title) }
         let shownRows = table.rows.prefix(maxRows)
-        let cells = shownRows.map { row in table.columns.indices.map { $0 < row.count ? row[$0].plain.truncated(to: 80) : "" } }
+        let cells = shownRows.map { row in table.columns.indices.map { $0 < row.count ? row[$0].plain.truncated(to: cellLimit) : "" } }
         var widths = table.columns.map(displayWidth)
         for row in cells { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], displayWidth(cell)) } }
         // Numbers align right, text left, as in most terminal table printers.

@@ -97,19 +97,37 @@ extension Session {
         }
     }
 
-    /// The offset where the logical line holding `cursor` starts (continued lines belong to one statement).
+    /// The offset where the statement holding `cursor` starts. It follows the lexer's rule for where a statement
+    /// ends: a newline outside strings and `[…]`, not after a continuation `\\`.
     static func logicalLineStart(_ scalars: [Unicode.Scalar], before cursor: Int) -> Int {
-        var i = cursor
-        while i > 0 {
-            if scalars[i - 1] == "\n" {
-                var j = i - 2
-                while j >= 0, scalars[j] == " " || scalars[j] == "\t" || scalars[j] == "\r" { j -= 1 }
-                if j >= 0, scalars[j] == "\\" { i -= 1; continue }
-                return i
+        var start = 0
+        var inString = false, inComment = false
+        var depth = 0
+        var lastNonBlank: Unicode.Scalar?
+        var i = 0
+        while i < cursor {
+            let c = scalars[i]
+            if inString {
+                if c == "\\" { i += 2; continue }
+                if c == "\"" { inString = false }
+            } else if inComment {
+                if c == "\n" { inComment = false; continue }
+            } else {
+                switch c {
+                case "\"": inString = true
+                case "#": inComment = true
+                case "[": depth += 1
+                case "]": depth = max(0, depth - 1)
+                case "\n":
+                    if depth == 0 && lastNonBlank != "\\" { start = i + 1 }
+                default: break
+                }
             }
-            i -= 1
+            if !inComment, c != " ", c != "\t", c != "\r", c != "\n" || inString { lastNonBlank = c }
+            if c == "\n", !inString { lastNonBlank = nil }
+            i += 1
         }
-        return 0
+        return start
     }
 
     /// The index of the quote that opens an unterminated string in `prefix`, if any (comments skipped).

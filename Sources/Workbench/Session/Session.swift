@@ -15,6 +15,7 @@ public final class Session: Interpreter {
     public internal(set) var settings = Settings()
     let registry: VerbRegistry
     private var progressSerial = 0
+    let lastProgress = LastProgress()
 
     public struct Settings {
         public var threads: Int = 0
@@ -54,39 +55,59 @@ public final class Session: Interpreter {
         run(code, sink: sink, cancellation: cancellation, observer: nil)
     }
 
-    /// Runs the statements of `code` in order, stopping at the first error or interruption.
-    /// Values bound before an error stay bound.
+    /// Parses all of `code` first (a syntax error anywhere runs nothing), then runs its statements in order,
+    /// stopping at the first error or interruption. Values bound before an error stay bound.
+    /// Without an observer (Jupyter, the REPL) every unbound result but the last is shown through `sink.display`
+    /// as its statement finishes, and the last one is the outcome's result; a script's observer prints them all.
     public func run(_ code: String, sink: OutputSink, cancellation: CancellationFlag,
                     observer: StatementObserver?) -> ExecutionOutcome {
         var parser = Parser(code, isVerb: { self.registry.verb(named: $0) != nil })
+        let statements: [Statement]
+        do {
+            statements = try parser.parseAll()
+        } catch let error as LanguageError {
+            return .error(name: "SyntaxError", message: error.rendered(in: code) + Self.nothingRan, line: error.position.line)
+        } catch {
+            return .error(name: "SyntaxError", message: "\(error)" + Self.nothingRan, line: 1)
+        }
         var lastResult: MimeBundle?
         var currentLine = 1
         do {
-            while let statement = try parser.nextStatement() {
+            for (index, statement) in statements.enumerated() {
                 currentLine = statement.line
                 if cancellation.isCancelled { return .interrupted(message: "interrupted before line \(statement.line)") }
                 observer?.willRun(statement)
+                lastProgress.set(nil)
                 let value = try run(statement, sink: sink, cancellation: cancellation)
                 observer?.didRun(statement, value: value)
                 if let target = statement.target {
                     bind(target.value, value)
-                    lastResult = nil
-                } else if case .none = value {
-                    lastResult = nil
-                } else {
+                    continue
+                }
+                if case .none = value { continue }
+                if index == statements.count - 1 {
                     lastResult = Rendering.bundle(value)
+                } else if observer == nil {
+                    sink.display(Rendering.bundle(value))
                 }
             }
         } catch let error as LanguageError {
             let name = error.kind == .runtime ? "Error" : "SyntaxError"
             return .error(name: name, message: error.rendered(in: code), line: error.position.line)
         } catch is Cancelled {
-            return .interrupted(message: "interrupted at line \(currentLine); bound values are kept")
+            var kept = ""
+            if let update = lastProgress.update, update.done > 0 {
+                let of = update.total > 0 ? " of \(update.total)" : ""
+                kept = ": \(update.task) kept the \(update.done)\(of) \(update.unit) it finished"
+            }
+            return .interrupted(message: "interrupted at line \(currentLine)\(kept); bound values are kept")
         } catch {
             return .error(name: "Error", message: "error at line \(currentLine): \(error)", line: currentLine)
         }
         return .ok(result: lastResult)
     }
+
+    private static let nothingRan = "\n(the code was parsed whole first: nothing ran)"
 
     /// Runs one parsed statement and returns its value (the caller binds it).
     func run(_ statement: Statement, sink: OutputSink, cancellation: CancellationFlag) throws -> Value {
@@ -107,7 +128,12 @@ public final class Session: Interpreter {
                                    options: options, sink: sink, cancellation: cancellation)
             if let reason = verb.unavailableReason { throw LanguageError(verbName.position, reason, kind: .runtime) }
             do {
-                return try verb.run(call)
+                let value = try verb.run(call)
+                if case .table(var table) = value, !call.shownFigures.isEmpty {
+                    table.figures = call.shownFigures
+                    return .table(table)
+                }
+                return value
             } catch let error as LanguageError {
                 throw error
             } catch let cancelled as Cancelled {

@@ -1,3 +1,4 @@
+import Synchronization
 import Tensor
 
 // The verb registry's types. Each verb declares its parameters once; that declaration drives argument checking,
@@ -122,7 +123,7 @@ public final class Call {
     public func work(_ task: String) -> WorkContext {
         progressCounter += 1
         let id = "\(verb.name)-\(statement.line)-\(progressCounter)-\(session.nextProgressSerial())"
-        return WorkContext(progress: SinkProgress(sink: sink, id: id), cancellation: cancellation)
+        return WorkContext(progress: SinkProgress(sink: sink, id: id, record: session.lastProgress), cancellation: cancellation)
     }
 
     /// Tells the front end a work context's progress is over.
@@ -174,12 +175,30 @@ public final class Call {
         LanguageError(optionPositions[name] ?? verbPosition, message, kind: .runtime)
     }
 
-    public func display(_ value: Value) { sink.display(Rendering.bundle(value)) }
+    /// Figures shown so far, attached to the command's table result (Session.run) so they can be saved.
+    private(set) var shownFigures: [Figure] = []
+
+    public func display(_ value: Value) {
+        if case .figure(let figure) = value { shownFigures.append(figure) }
+        sink.display(Rendering.bundle(value))
+    }
 }
 
-/// Forwards engine progress to an output sink under one id.
+/// Forwards engine progress to an output sink under one id, remembering the last update so an interrupt can
+/// say how far the command got.
 struct SinkProgress: ProgressSink {
     let sink: OutputSink
     let id: String
-    func report(_ update: ProgressUpdate) { sink.progress(update, id: id) }
+    let record: LastProgress
+    func report(_ update: ProgressUpdate) {
+        record.set(update)
+        sink.progress(update, id: id)
+    }
+}
+
+/// The last progress update of the running statement (engines may report from worker threads).
+final class LastProgress: Sendable {
+    private let value = Mutex<ProgressUpdate?>(nil)
+    func set(_ update: ProgressUpdate?) { value.withLock { $0 = update } }
+    var update: ProgressUpdate? { value.withLock { $0 } }
 }

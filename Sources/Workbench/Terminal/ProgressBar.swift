@@ -59,7 +59,7 @@ final class ProgressBar {
         }
         if elapsed > 0, update.done > 0 {
             let rate = Double(update.done) / elapsed
-            parts.append(formatTableNumber(rate >= 100 ? rate.rounded() : rate) + " \(update.unit)/s")
+            parts.append(formatRate(rate) + " \(update.unit)/s")
             if update.total > update.done {
                 parts.append("ETA " + duration(Double(update.total - update.done) / rate))
             } else {
@@ -68,6 +68,14 @@ final class ProgressBar {
         }
         if !update.message.isEmpty { parts.append(update.message) }
         return parts.joined(separator: "  ")
+    }
+
+    /// Two significant digits, whole numbers from 10 up: `3.6`, `36`, `1234`, `0.052`.
+    static func formatRate(_ rate: Double) -> String {
+        guard rate.isFinite, rate > 0 else { return "0" }
+        if rate >= 10 { return String(Int(rate.rounded())) }
+        let decimals = max(1, 1 - Int(log10(rate).rounded(.down)))
+        return String(format: "%.\(decimals)f", rate)
     }
 
     static func duration(_ seconds: Double) -> String {

@@ -63,7 +63,11 @@ public struct LineFit: Sendable, Equatable {
     public var slope: Double
     public var intercept: Double
     public var r: Double
-    public init(slope: Double, intercept: Double, r: Double) { self.slope = slope; self.intercept = intercept; self.r = r }
+    /// The two-sided p-value of r, when the caller computed it.
+    public var p: Double?
+    public init(slope: Double, intercept: Double, r: Double, p: Double? = nil) {
+        self.slope = slope; self.intercept = intercept; self.r = r; self.p = p
+    }
 
     /// Ordinary least squares of y on x; nil with fewer than two distinct x.
     public static func leastSquares(_ xs: [Double], _ ys: [Double]) -> LineFit? {

@@ -39,6 +39,9 @@ public struct Table: Sendable, Equatable {
     public var title: String?
     public var columns: [String]
     public var rows: [[Cell]]
+    /// The figures the command that made this table showed on the way (`fit`, `stats`, `norms`, …), kept so
+    /// `save RESULT "PATH.svg"` (or .png) can write them; they are not part of the table's text, HTML or JSON.
+    public var figures: [Figure] = []
 
     public init(title: String? = nil, columns: [String], rows: [[Cell]] = []) {
         self.title = title

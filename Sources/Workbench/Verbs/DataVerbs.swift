@@ -48,7 +48,7 @@ enum DataVerbs {
             .optional("features", .integer, default: "512", "number of ground-truth features"),
             .optional("active", .number, default: "5", "mean number of active features per token"),
             .optional("layers", .integer, default: "number of norms", "number of layers"),
-            .optional("norms", .numbers, default: "[1,4,16,64]", "the mean activation norm of each layer"),
+            .optional("norms", .numbers, default: "[1,4,16,64]", "the scale of each layer, not its norm: an active feature's magnitude is uniform in 0.5–1.5 × the scale, so a vector's mean norm is about √active × the scale (2.3× at active=5)"),
             .optional("tokens", .integer, default: "200k", "tokens per layer"),
             .optional("seed", .integer, default: "session seed", "random seed"),
             .optional("out", .string, "the store folder to write (required)"),
