@@ -239,33 +239,38 @@ struct ForwardRun {
     }
 
     /// out = LN(x) with the LayerNorm's two hooks, as TransformerLens's `LayerNorm`: hook_scale is √(var + ε) per
-    /// row ([N, 1]); hook_normalized is (x − mean) / scale · g + b. A patched scale is the one divided by. The fast
-    /// kernel runs when the scale is neither captured nor patched. True when the pass can stop.
+    /// row ([N, 1]); hook_normalized is (x − mean) / scale, before the weight and bias (so with processing=tl, where
+    /// those are 1 and 0, it is the LayerNorm's output, as TransformerLens's LNPre). A patched scale is the one
+    /// divided by; a patched normalized value is the one scaled and shifted. The fast kernel runs when neither hook
+    /// is captured or patched. True when the pass can stop.
     private mutating func hookedLayerNorm(_ x: Matrix, _ g: [Float], _ b: [Float], scale sp: HookPoint,
                                           normalized np: HookPoint, into out: inout Matrix) throws -> Bool {
-        if needs(sp) {
-            let cols = x.cols
-            var mean = [Float](repeating: 0, count: N)
-            var scale = Matrix(rows: N, cols: 1)
-            for r in 0..<N {
-                var m: Float = 0
-                for c in 0..<cols { m += x.data[r * cols + c] }
-                m /= Float(cols)
-                var v: Float = 0
-                for c in 0..<cols { let d = x.data[r * cols + c] - m; v += d * d }
-                mean[r] = m
-                scale.data[r] = (v / Float(cols) + model.config.layerNormEpsilon).squareRoot()
-            }
-            if try step(sp, &scale) { return true }
-            for r in 0..<N {
-                let inv = 1 / scale.data[r]
-                for c in 0..<cols { out.data[r * cols + c] = (x.data[r * cols + c] - mean[r]) * inv * g[c] + b[c] }
-            }
-        } else {
+        guard needs(sp) || needs(np) else {
             if isFinished(after: sp.order) { return true }
             layerNorm(x, g, b, into: &out)
+            return isFinished(after: np.order)
         }
-        return try step(np, &out)
+        let cols = x.cols
+        var mean = [Float](repeating: 0, count: N)
+        var scale = Matrix(rows: N, cols: 1)
+        for r in 0..<N {
+            var m: Float = 0
+            for c in 0..<cols { m += x.data[r * cols + c] }
+            m /= Float(cols)
+            var v: Float = 0
+            for c in 0..<cols { let d = x.data[r * cols + c] - m; v += d * d }
+            mean[r] = m
+            scale.data[r] = (v / Float(cols) + model.config.layerNormEpsilon).squareRoot()
+        }
+        if try step(sp, &scale) { return true }
+        for r in 0..<N {
+            let inv = 1 / scale.data[r]
+            for c in 0..<cols { out.data[r * cols + c] = (x.data[r * cols + c] - mean[r]) * inv }
+        }
+        // Scaled and shifted even when the pass may stop here: the final LayerNorm's output still feeds the logits.
+        let stop = try step(np, &out)
+        for r in 0..<N { for c in 0..<cols { out.data[r * cols + c] = out.data[r * cols + c] * g[c] + b[c] } }
+        return stop
     }
 
     private mutating func final(_ x: Matrix, _ s: inout Scratch) throws {

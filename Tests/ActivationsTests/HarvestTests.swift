@@ -34,9 +34,20 @@ final class HarvestTests: XCTestCase {
     /// Sub-module and model-level hooks are stored at their own width, equal to TransformerLens's values
     /// (Tests/GPT2Tests/Fixtures/tlens_hooks.*, tools/tlens/write_hook_fixture.py).
     func testHarvestOfAnyHookStoresItsOwnWidthAsTransformerLens() throws {
-        let model = try Self.model.get()
         let fixture = Fixtures.repoRoot.appendingPathComponent("Tests/GPT2Tests/Fixtures")
         let ref = try SafeTensorsFile(path: fixture.appendingPathComponent("tlens_hooks.safetensors").path)
+        // The fixture's perturbed LayerNorm parameters and biases (tools/tlens/write_hook_fixture.py).
+        let base = try Self.model.get()
+        var w = base.weights
+        for l in w.blocks.indices {
+            let h = "params.h.\(l)."
+            w.blocks[l].ln1Weight = try ref.floats(h + "ln_1.weight"); w.blocks[l].ln1Bias = try ref.floats(h + "ln_1.bias")
+            w.blocks[l].ln2Weight = try ref.floats(h + "ln_2.weight"); w.blocks[l].ln2Bias = try ref.floats(h + "ln_2.bias")
+            w.blocks[l].attnQKVBias = try ref.floats(h + "attn.c_attn.bias"); w.blocks[l].attnProjBias = try ref.floats(h + "attn.c_proj.bias")
+            w.blocks[l].mlpFCBias = try ref.floats(h + "mlp.c_fc.bias"); w.blocks[l].mlpProjBias = try ref.floats(h + "mlp.c_proj.bias")
+        }
+        w.lnFinalWeight = try ref.floats("params.ln_f.weight"); w.lnFinalBias = try ref.floats("params.ln_f.bias")
+        let model = try GPT2Model(config: base.config, weights: w, name: "perturbed")
         let ids = try SafeTensorsFile(path: Fixtures.reference).int32s("text0.ids")
         let cases: [(HookPoint.Kind?, HookPoint?, Int)] = [(.z, nil, 32), (.mlpPost, nil, 128), (.result, nil, 128), (.ln2Scale, nil, 1),
                                                           (.pattern, nil, 4 * ids.count), (nil, .lnFinal, 32), (nil, .posEmbed, 32)]

@@ -20,6 +20,25 @@ final class HookPointTests: XCTestCase {
         try SafeTensorsFile(path: fixture.appendingPathComponent("tlens_hooks.safetensors").path)
     }
 
+    /// gpt2-tiny with the fixture's perturbed LayerNorm parameters and biases ("params.*"), so LN folding and the
+    /// bias paths are exercised (the checkpoint itself has LN = 1, 0 and zero biases).
+    static func model(processing: WeightProcessing = .none) throws -> GPT2Model {
+        let base = try Fixtures.tinyModel()
+        let ref = try reference()
+        var w = base.weights
+        func p(_ key: String) throws -> [Float] { try ref.floats("params.\(key)") }
+        for l in w.blocks.indices {
+            let h = "h.\(l)."
+            w.blocks[l].ln1Weight = try p(h + "ln_1.weight"); w.blocks[l].ln1Bias = try p(h + "ln_1.bias")
+            w.blocks[l].ln2Weight = try p(h + "ln_2.weight"); w.blocks[l].ln2Bias = try p(h + "ln_2.bias")
+            w.blocks[l].attnQKVBias = try p(h + "attn.c_attn.bias"); w.blocks[l].attnProjBias = try p(h + "attn.c_proj.bias")
+            w.blocks[l].mlpFCBias = try p(h + "mlp.c_fc.bias"); w.blocks[l].mlpProjBias = try p(h + "mlp.c_proj.bias")
+        }
+        w.lnFinalWeight = try p("ln_f.weight"); w.lnFinalBias = try p("ln_f.bias")
+        if processing == .transformerLens { w = w.processedAsTransformerLens() }
+        return try GPT2Model(config: base.config, weights: w, tokenizer: base.tokenizer, name: "gpt2-tiny-perturbed", processing: processing)
+    }
+
     /// Largest difference, with −∞ required at exactly the same places (the causal mask of the scores).
     static func maxDiff(_ a: [Float], _ b: [Float], _ what: String) -> Float {
         XCTAssertEqual(a.count, b.count, what)
@@ -51,7 +70,7 @@ final class HookPointTests: XCTestCase {
     }
 
     func testEveryHookMatchesTransformerLens() throws {
-        let model = try Fixtures.tinyModel()
+        let model = try Self.model()
         let ref = try Self.reference()
         for (n, ids) in Self.meta.texts.enumerated() {
             let all = HookPoint.all(nLayer: 2)
@@ -68,7 +87,7 @@ final class HookPointTests: XCTestCase {
 
     /// Each hook captured alone: the forward stops right after it, and the value is the same.
     func testEachHookAloneStopsEarlyWithTheSameValue() throws {
-        let model = try Fixtures.tinyModel()
+        let model = try Self.model()
         let ref = try Self.reference()
         let ids = Self.meta.texts[0]
         for p in HookPoint.all(nLayer: 2) {
@@ -99,7 +118,7 @@ final class HookPointTests: XCTestCase {
     }
 
     func testPatchingSubModuleHooksChangesDownstreamValuesAsTransformerLens() throws {
-        let model = try Fixtures.tinyModel()
+        let model = try Self.model()
         let ref = try Self.reference()
         let ids = Self.meta.texts[0], T = ids.count
         let clean = try ref.floats("none.text0.blocks.1.hook_resid_post")
@@ -120,7 +139,7 @@ final class HookPointTests: XCTestCase {
 
     /// Resuming from a residual hook, any later hook can be captured and patched, as in a full forward.
     func testResumeReachesSubModuleHooks() throws {
-        let model = try Fixtures.tinyModel()
+        let model = try Self.model()
         let ref = try Self.reference()
         let ids = Self.meta.texts[0], T = ids.count
         let mid = Matrix(rows: T, cols: 32, data: try ref.floats("none.text0.blocks.0.hook_resid_mid"))
@@ -140,13 +159,13 @@ final class HookPointTests: XCTestCase {
     /// `processing: .transformerLens` against TransformerLens's `from_pretrained` defaults (fold_ln,
     /// center_writing_weights, center_unembed, fold_value_biases): every hook, the logits, the same CE.
     func testTransformerLensProcessingMatchesItsProcessedModel() throws {
-        let model = try GPT2Model.load(path: Fixtures.tiny, processing: .transformerLens)
+        let model = try Self.model(processing: .transformerLens)
         XCTAssertEqual(model.processing, .transformerLens)
         let ref = try Self.reference()
         let ids = Self.meta.texts[0], T = ids.count
         let all = HookPoint.all(nLayer: 2)
         let out = try model.forward(tokens: ids, batch: 1, seqLen: T, captures: Set(all.map(\.name)))
-        let unprocessed = try Fixtures.tinyModel().forward(tokens: ids, batch: 1, seqLen: T, captures: ["blocks.0.hook_resid_post"])
+        let unprocessed = try Self.model().forward(tokens: ids, batch: 1, seqLen: T, captures: ["blocks.0.hook_resid_post"])
         for p in all {
             let got = try XCTUnwrap(out.captures[p.name], p.name)
             XCTAssertLessThan(Self.maxDiff(got.data, try ref.floats("tl.text0.\(p.name)"), p.name), 5e-5, "processed \(p.name)")
@@ -160,6 +179,7 @@ final class HookPointTests: XCTestCase {
         XCTAssertLessThan(Self.maxDiff(head, try ref.floats("tl.text0.logits_head"), "logits"), 1e-4)
         let ce = try Losses.meanCrossEntropy(logits: logits, tokens: ids, batch: 1, seqLen: T)
         XCTAssertEqual(Double(ce), Self.meta.ce["tl.text0"]!, accuracy: 1e-5)
+        XCTAssertEqual(try GPT2Model.load(path: Fixtures.tiny, processing: .transformerLens).processing, .transformerLens)
         XCTAssertThrowsError(try model.writeLLMC(to: NSTemporaryDirectory() + "/processed.bin")) {
             XCTAssertTrue("\($0)".contains("processing=none"), "\($0)")
         }

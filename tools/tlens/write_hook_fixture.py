@@ -1,5 +1,6 @@
 """Writes Tests/GPT2Tests/Fixtures/tlens_hooks.safetensors (+ tlens_hooks.json): every TransformerLens hook of the
-tiny GPT-2 (../shared/data/gpt2-tiny), as TransformerLens 3.x's HookedTransformer computes it, in two modes:
+tiny GPT-2 (../shared/data/gpt2-tiny, with its LayerNorm parameters and biases perturbed as stored under
+"params.*"), as TransformerLens 3.x's HookedTransformer computes it, in two modes:
 
 - `none`: `from_pretrained_no_processing` numerics (Hugging Face weights as they are), on the reference texts 0
   and 1 of gpt2-tiny/reference.json;
@@ -98,7 +99,21 @@ def main():
     torch.manual_seed(0)
     ref = json.load(open(os.path.join(TINY, "reference.json")))
     hf = GPT2LMHeadModel.from_pretrained(TINY).eval()
-    tensors, meta = {}, {"tool": f"transformer_lens {version('transformer-lens')} HookedTransformer",
+    # gpt2-tiny is freshly initialized: LayerNorms are 1 and 0 and every bias is 0, which would leave fold_ln's and
+    # fold_value_biases' arithmetic (and the biases' paths in the hooks) untested. Seeded perturbations make them
+    # matter; they are stored as "params.<Hugging Face key>" for the test to apply to the same checkpoint.
+    perturbed = {}
+    generator = torch.Generator().manual_seed(16)
+    with torch.no_grad():
+        for name, p in hf.transformer.named_parameters():
+            if name.endswith(("ln_1.weight", "ln_2.weight", "ln_f.weight")):
+                p.copy_(1 + 0.2 * torch.randn(p.shape, generator=generator))
+            elif name.endswith("bias"):
+                p.copy_(0.1 * torch.randn(p.shape, generator=generator))
+            else:
+                continue
+            perturbed[f"params.{name}"] = p.detach().numpy().copy()
+    tensors, meta = dict(perturbed), {"tool": f"transformer_lens {version('transformer-lens')} HookedTransformer",
                          "texts": [t["ids"] for t in ref["texts"][:2]], "hooks": [], "ce": {}, "patches": []}
     with torch.no_grad():
         for mode, texts in (("none", [0, 1]), ("tl", [0])):

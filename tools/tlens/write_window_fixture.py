@@ -34,6 +34,8 @@ def main():
     cases.append({"name": "empty documents and 50256 in documents", "context": 5,
                   "documents": [ids(4), [], [EOT] + ids(3), ids(2), [], ids(5) + [EOT] + ids(4), [EOT], ids(8),
                                 ids(3) + [EOT], ids(4)]})
+    cases.append({"name": "50256 starting a document inside a window", "context": 6,
+                  "documents": [ids(2), [EOT] + ids(2), ids(1), [EOT], ids(3), [EOT] + ids(7), ids(2), [EOT, EOT] + ids(3)]})
     lengths = [rng.choice([1, 2, 3, 7, 15, 16, 31, 40, 63, 64, 100]) for _ in range(200)]
     cases.append({"name": "200 documents of lengths around multiples of 16", "context": 16,
                   "documents": [ids(n) for n in lengths]})
