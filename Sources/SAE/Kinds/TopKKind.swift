@@ -97,14 +97,7 @@ enum TopKSelection {
             let v = p[j] + b[j]
             guard v > bar || (count < k && v > 0) else { continue }
             if count < k {
-                var i = count
-                count += 1
-                while i > 0 {
-                    let parent = (i - 1) / 2
-                    guard less(v, Int32(j), value[parent], feature[parent]) else { break }
-                    value[i] = value[parent]; feature[i] = feature[parent]; i = parent
-                }
-                value[i] = v; feature[i] = Int32(j)
+                siftUpAppending(v, Int32(j), feature, value, &count)
                 if count == k { bar = value[0] }
             } else {
                 siftDownReplacingRoot(v, Int32(j), feature, value, count)
@@ -126,14 +119,7 @@ enum TopKSelection {
             let j = Int(candidates[q])
             let v = p[j] + b[j]
             if count < k {
-                var i = count
-                count += 1
-                while i > 0 {
-                    let parent = (i - 1) / 2
-                    guard less(v, Int32(j), value[parent], feature[parent]) else { break }
-                    value[i] = value[parent]; feature[i] = feature[parent]; i = parent
-                }
-                value[i] = v; feature[i] = Int32(j)
+                siftUpAppending(v, Int32(j), feature, value, &count)
             } else if v > value[0] {
                 siftDownReplacingRoot(v, Int32(j), feature, value, count)
             }
@@ -145,6 +131,20 @@ enum TopKSelection {
     /// Heap order: smaller value first; at equal values the higher feature is "smaller" (leaves first).
     @inline(__always)
     static func less(_ v: Float, _ f: Int32, _ w: Float, _ g: Int32) -> Bool { v < w || (v == w && f > g) }
+
+    /// Appends (v, f) to the min-heap in feature/value[0..<count] and restores the heap order.
+    @inline(__always)
+    static func siftUpAppending(_ v: Float, _ f: Int32, _ feature: UnsafeMutablePointer<Int32>,
+                                _ value: UnsafeMutablePointer<Float>, _ count: inout Int) {
+        var i = count
+        count += 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            guard less(v, f, value[parent], feature[parent]) else { break }
+            value[i] = value[parent]; feature[i] = feature[parent]; i = parent
+        }
+        value[i] = v; feature[i] = f
+    }
 
     @inline(__always)
     static func siftDownReplacingRoot(_ v: Float, _ f: Int32, _ feature: UnsafeMutablePointer<Int32>,
