@@ -114,6 +114,26 @@ final class DensePathTests: XCTestCase {
     }
 }
 
+extension DensePathTests {
+    /// Progress shows the step's L0 (the first layer's), so a user sees why a step is slow.
+    func testProgressShowsTheCurrentL0() throws {
+        final class Messages: ProgressSink, @unchecked Sendable {
+            var lines: [String] = []
+            func report(_ update: ProgressUpdate) { lines.append(update.message) }
+        }
+        var rng = RNG(seed: 4)
+        let x = rng.normalMatrix(rows, dIn)
+        let sae = try makeSAE("relu", quantile: 1.0)
+        let messages = Messages()
+        let log = try GroupTrainer(optimizer: AdamConfig(lr: 1e-3), batchSize: rows, logEvery: 1)
+            .train(try SAEGroup(saes: [sae]), source: FixedBatch(x), steps: 2, context: WorkContext(progress: messages))
+        XCTAssertEqual(messages.lines.count, 2)
+        let l0 = log.rows.last!.l0
+        XCTAssertTrue(messages.lines.last!.contains(String(format: "L0 %.1f (%.1f%% of features)", l0, 100 * l0 / Double(dSAE))),
+                      messages.lines.last!)
+    }
+}
+
 private final class FixedBatch: BatchSource {
     let x: Matrix
     init(_ x: Matrix) { self.x = x }
