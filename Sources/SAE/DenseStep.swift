@@ -47,12 +47,13 @@ enum DenseStep {
 }
 
 extension StepWorkspace {
-    /// The dense counterpart of `decode` with gradients: x′, the loss terms, dx, dL/dpre of the active entries, and
-    /// the dense weight gradients in gradDec/gradEnc. `pre` is overwritten (c, then G, then dpre).
-    func denseDecode<K: SAEKind>(_ kind: K.Type, _ sae: SAE, x: UnsafePointer<Float>, rows B: Int) {
+    /// The dense counterpart of `decode`: x′ and the loss terms; with gradients also dx, dL/dpre of the active
+    /// entries, and the dense weight gradients in gradDec/gradEnc, `pre` then overwritten (c, then G, then dpre).
+    /// Without gradients (evaluation, the top-k scans' encode) `pre` holds the dense codes c afterwards.
+    func denseDecode<K: SAEKind>(_ kind: K.Type, _ sae: SAE, x: UnsafePointer<Float>, rows B: Int, needGradients: Bool) {
         let n = dIn, m = dSAE
-        denseGradients = true
-        gradDec.ensure(m * n); gradEnc.ensure(m * n)
+        denseGradients = needGradients
+        if needGradients { gradDec.ensure(m * n); gradEnc.ensure(m * n) }
         let config = sae.config
         let meanNorm = Kernels.sumDouble(inputNorms.base, count: B) / Double(B)
         let beta = K.sparsityWeight(config, meanInputNorm: meanNorm)
@@ -87,26 +88,30 @@ extension StepWorkspace {
                         var sq: Double = 0
                         for i in 0..<n { let d = Double(r[i] - xr[i]); sq += d * d }
                         sqP[b] = sq
+                        guard needGradients else { continue }
                         for i in 0..<n { g[i] = gradScale * (r[i] - xr[i]) }
                     }
                 }
             }
+            guard needGradients else { return }
             BLAS.sgemm(transA: true, transB: false, m: m, n: n, k: B, a: preP, lda: m, b: dxP, ldb: n,
                        beta: 0, c: gradDec.base, ldc: n)
             BLAS.sgemm(transA: false, transB: true, m: B, n: m, k: n, a: dxP, lda: n, b: wd, ldb: n,
                        beta: 0, c: preP, ldc: m)
         }
-        Parallel.run(workers) { w in
-            for b in Parallel.slice(B, part: w, of: workers) {
-                let row = preP + b * m
-                let start = rs[b], end = rs[b + 1]
-                for e in start..<end { grad[e] = (row[Int(feat[e])] + l1Grad) * slope[e] }
-                row.update(repeating: 0, count: m)
-                for e in start..<end { row[Int(feat[e])] = grad[e] }
+        if needGradients {
+            Parallel.run(workers) { w in
+                for b in Parallel.slice(B, part: w, of: workers) {
+                    let row = preP + b * m
+                    let start = rs[b], end = rs[b + 1]
+                    for e in start..<end { grad[e] = (row[Int(feat[e])] + l1Grad) * slope[e] }
+                    row.update(repeating: 0, count: m)
+                    for e in start..<end { row[Int(feat[e])] = grad[e] }
+                }
             }
+            BLAS.sgemm(transA: true, transB: false, m: m, n: n, k: B, a: preP, lda: m, b: xcP, ldb: n,
+                       beta: 0, c: gradEnc.base, ldc: n)
         }
-        BLAS.sgemm(transA: true, transB: false, m: m, n: n, k: B, a: preP, lda: m, b: xcP, ldb: n,
-                   beta: 0, c: gradEnc.base, ldc: n)
         let sumSq = (0..<B).reduce(0.0) { $0 + sqP[$1] }
         let l1 = Kernels.sumDouble(entryValue.base, count: nnz)
         let mse = config.mse == .mean ? sumSq / (Double(B) * Double(n)) : sumSq / Double(B)

@@ -193,8 +193,8 @@ final class StepWorkspace {
                        beta: 0, c: pre.base, ldc: m)
         }
         activate(K.self, sae, rows: B, noiseSeed: noiseSeed, step: step, denseCodes: denseCodes)
-        if needGradients && DenseStep.chooses(K.self, sae, nnz: nnz, rows: B) {
-            denseDecode(K.self, sae, x: x, rows: B)
+        if DenseStep.chooses(K.self, sae, nnz: nnz, rows: B) {
+            denseDecode(K.self, sae, x: x, rows: B, needGradients: needGradients)
         } else {
             decode(K.self, sae, x: x, rows: B, needGradients: needGradients)
         }

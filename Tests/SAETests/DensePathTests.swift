@@ -134,6 +134,28 @@ extension DensePathTests {
     }
 }
 
+extension DensePathTests {
+    /// Evaluation and the top-k scans' encode go through the same forward: the dense decode gives the codes and
+    /// reconstruction of the sparse one.
+    func testEncodeAndReconstructAgreeOnBothPaths() throws {
+        var rng = RNG(seed: 5)
+        let x = rng.normalMatrix(rows, dIn)
+        for arch in ["relu", "nsae"] {
+            for q: Float in [2.3, 0.0, -1.3] {
+                let sparse = try makeSAE(arch, quantile: q), dense = sparse.copy()
+                sparse.stepPath = .sparse; dense.stepPath = .dense
+                var r1 = RNG(seed: 1), r2 = RNG(seed: 1)
+                let cs = try sparse.encode(x, noise: false, rng: &r1), cd = try dense.encode(x, noise: false, rng: &r2)
+                XCTAssertEqual(cd.data, cs.data, "\(arch) q \(q): codes")
+                XCTAssertLessThanOrEqual(relativeDifference(try dense.reconstruct(x).data, try sparse.reconstruct(x).data), 1e-5,
+                                         "\(arch) q \(q): reconstruction")
+                let es = try Evaluator.evaluate(sparse, on: x), ed = try Evaluator.evaluate(dense, on: x)
+                XCTAssertEqual(ed.mse, es.mse, accuracy: 1e-5 * es.mse, "\(arch) q \(q): eval mse")
+            }
+        }
+    }
+}
+
 private final class FixedBatch: BatchSource {
     let x: Matrix
     init(_ x: Matrix) { self.x = x }
