@@ -5,7 +5,7 @@ import Tensor
 /// The SAE step at every sparsity (issue 19): relu and nsae, 768→6144 and 768→24576 (6144 only with --quick),
 /// batch 4096, L0 ≈ 1%, 5%, 10%, 25%, 50% of features (b_enc set to the Gaussian quantile of the target: x ~ N(0, I)
 /// and unit encoder rows give pre ~ N(0, 1), N(0, 2) with nsae's noise σ = 1). Each case times the automatic step
-/// (the path DenseStep chooses) and, A/B interleaved, both forced paths, best of N; the dense numpy peer
+/// (the path DenseStep chooses) (one warm-up step records the path chosen) and, A/B interleaved, both forced paths, best of N (the automatic figure is the chosen path's); the dense numpy peer
 /// (and the PyTorch peer without --quick) run in the same invocation, as subprocesses after the cases of each
 /// size, and each case reports its ratio to them. Run alone with `swift run -c release Benchmarks sae-density`.
 func runSAEDensityBench(_ options: BenchOptions) throws {
@@ -31,36 +31,41 @@ func runSAEDensityBench(_ options: BenchOptions) throws {
                 var best: [StepPath: Double] = [:]
                 var l0 = 0.0
                 var autoTookDense = false
-                try trainer.train(group, source: source, steps: 1, context: .silent)   // warm-up
+                // Warm-up on the automatic path, which also records the path DenseStep chooses for this batch.
+                let denseBefore = sae.denseSteps
+                try trainer.train(group, source: source, steps: 1, context: .silent)
+                autoTookDense = sae.denseSteps > denseBefore
                 for _ in 0..<reps {
-                    for path in [StepPath.automatic, .sparse, .dense] {
+                    for path in [StepPath.sparse, .dense] {
                         sae.stepPath = path
-                        let denseBefore = sae.denseSteps
                         let t0 = DispatchTime.now().uptimeNanoseconds
                         let log = try trainer.train(group, source: source, steps: 1, context: .silent)
                         let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
                         best[path] = min(best[path] ?? .infinity, seconds)
                         l0 = log.rows.last!.l0
-                        if path == .automatic { autoTookDense = sae.denseSteps > denseBefore }
                     }
                 }
-                let auto = best[.automatic]!
+                let auto = best[autoTookDense ? .dense : .sparse]!
                 let name = "\(arch) \(dIn)x\(dSAE) b\(batch) L0 \(Int(target.fraction * 100))%"
-                rows.append((name, ["l0": l0.rounded(), "l0_fraction": (l0 / Double(dSAE) * 1000).rounded() / 1000,
+                let row = (name, ["l0": l0.rounded(), "l0_fraction": (l0 / Double(dSAE) * 1000).rounded() / 1000,
                                     "step_ms": (auto * 1e4).rounded() / 10,
                                     "sparse_ms": (best[.sparse]! * 1e4).rounded() / 10,
                                     "dense_ms": (best[.dense]! * 1e4).rounded() / 10,
                                     "path": autoTookDense ? "dense" : "sparse"],
-                             Double(batch) / auto))
+                             Double(batch) / auto)
+                BenchResult(bench: "sae", caseName: row.0, metric: "activations_per_s", value: row.2, extra: row.1).emit(options)
+                rows.append(row)
             }
         }
         let numpy = runPeer("sae_numpy.py", dSAE: dSAE, quick: options.quick)
         let torch = options.quick ? nil : runPeer("sae_torch.py", dSAE: dSAE, quick: false)
-        for (name, extra, rate) in rows {
-            var extra = extra
+        for (name, _, rate) in rows {
+            var extra: [String: Any] = [:]
             if let numpy { extra["vs_numpy"] = (rate / numpy * 100).rounded() / 100; extra["numpy_act_s"] = numpy.rounded() }
             if let torch { extra["vs_torch"] = (rate / torch * 100).rounded() / 100; extra["torch_act_s"] = torch.rounded() }
-            BenchResult(bench: "sae", caseName: name, metric: "activations_per_s", value: rate, extra: extra).emit(options)
+            guard !extra.isEmpty else { continue }
+            BenchResult(bench: "sae", caseName: name + " vs peers", metric: "ratio", value: extra["vs_numpy"] as? Double ?? 0,
+                        extra: extra).emit(options)
         }
     }
 }
@@ -88,7 +93,8 @@ private func runPeer(_ script: String, dSAE: Int, quick: Bool) -> Double? {
     process.waitUntilExit()
     for line in output.split(separator: "\n") where line.hasPrefix("train step") {
         let fields = line.split(separator: " ")
-        if let index = fields.firstIndex(where: { $0 == "activations/s" }), index > 0, let rate = Double(fields[index - 1]) {
+        if let index = fields.firstIndex(where: { $0 == "activations/s" }), index > 0, let rate = Double(fields[index - 1]),
+           rate.isFinite, rate > 0 {
             writeLine("# peer \(script) d_sae=\(dSAE): \(Int(rate)) activations/s (train step)")
             return rate
         }
