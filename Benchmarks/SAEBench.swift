@@ -45,6 +45,7 @@ func runSAEBench(_ options: BenchOptions) throws {
             }
         }
     }
+    try runSAEDensityBench(options)
     let topkPeers = try runTopKCases(options, x: x)
     let numpy = runNumpyPeer(options, dSAEs: topkPeers)
     for (dSAE, rate) in numpy.sorted(by: { $0.key < $1.key }) {

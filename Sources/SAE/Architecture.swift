@@ -159,6 +159,10 @@ protocol SAEKind: Sendable {
     static var decoderConstraint: DecoderConstraint { get }
     /// Whether `train resample_every=N` resamples its dead features (the L1-penalised kinds; TopK has AuxK).
     static var resamplesDeadFeatures: Bool { get }
+    /// Whether the step may take the dense path (DenseStep.swift) when a batch's codes are dense: the L1 kinds,
+    /// whose density is not fixed. Such a kind has no auxiliary entries and its `finishStep` needs no
+    /// per-feature lists.
+    static var hasDenseStep: Bool { get }
     static var extraParameters: [SAEExtraParameter] { get }
     /// The noise scale of a forward pass, or nil for none.
     static func noiseSigma(_ config: SAEConfig, training: Bool) -> Float?
@@ -194,6 +198,7 @@ extension SAEKind {
     static var aliases: [String] { [] }
     static var defaultAlpha: Float { 0 }
     static var resamplesDeadFeatures: Bool { false }
+    static var hasDenseStep: Bool { false }
     static func applyDefaults(_ config: inout SAEConfig) {}
     static func set(_ option: String, _ value: SAEOptionSetting, in config: inout SAEConfig) throws {
         guard let spec = options.first(where: { $0.name == option }) else {

@@ -131,7 +131,7 @@ public struct GroupTrainer: Sendable {
             }
             group.stepsTrained += 1
             context.report(ProgressUpdate(task: "train", done: done + 1, total: total, unit: "steps",
-                                          message: String(format: "loss %.4g", window[0].lastLoss)))
+                                          message: String(format: "loss %.4g, L0 %.1f (%.1f%% of features)", window[0].lastLoss, workspaces[0].terms.l0, 100 * workspaces[0].terms.l0 / Double(max(workspaces[0].dSAE, 1)))))
             if group.stepsTrained % logEvery == 0 { flushLog() }
             // Not after the call's last step: a feature given a new direction is trained before anyone measures it.
             if let every = resampleEvery, group.stepsTrained % every == 0, done + 1 < total {

@@ -16,6 +16,7 @@ extension SAE {
             throw SAEError("non-finite loss or gradient (loss \(ws.terms.loss)); parameters kept from the last good step")
         }
         applyAdam(ws, optimizer)
+        if ws.denseGradients { denseSteps += 1 }
         countTokensSinceFired(ws)
         afterStep(config.architecture.kind, ws)
         return ws.terms

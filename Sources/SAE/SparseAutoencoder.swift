@@ -67,6 +67,11 @@ public final class SAE: SparseAutoencoder, @unchecked Sendable {
     var tokensSinceFired: [Int]?
     /// Optimizer state, kept with the parameters so a cancelled or finished `train` resumes where it stopped.
     var optimizerState: AdamState?
+    /// The training step's path; `automatic` (the default) chooses per batch by the codes' density (DenseStep).
+    /// Forcing a path is for tests and benchmarks.
+    public var stepPath = StepPath.automatic
+    /// Training steps that took the dense path (for tests and benchmarks).
+    public internal(set) var denseSteps = 0
     /// Fraction of tokens on which each feature fired, from the last evaluation (or training's last log window);
     /// saved as SAELens's sparsity.safetensors (log10 density).
     public var featureDensity: [Float]?

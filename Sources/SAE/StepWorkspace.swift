@@ -127,6 +127,11 @@ final class StepWorkspace {
     /// Gradients of the architecture's extra parameters (filled by its `finishStep`), in their order.
     var gradExtra: [[Float]] = []
     var gradientsReady = false
+    /// Whether the last forward took the dense path (DenseStep.swift): the weight gradients are then the dense
+    /// rows of gradDec/gradEnc [m, n], and the per-feature lists are not built.
+    var denseGradients = false
+    let gradDec = Scratch<Float>()
+    let gradEnc = Scratch<Float>()
 
     init(dIn: Int, dSAE: Int, sharedPre: Scratch<Float>? = nil) {
         self.dIn = dIn; self.dSAE = dSAE
@@ -157,6 +162,7 @@ final class StepWorkspace {
         let n = dIn, m = dSAE
         rows = B
         gradientsReady = false
+        denseGradients = false
         self.training = training
         auxPerRow = 0
         xc.ensure(B * n); pre.ensure(B * m); recon.ensure(B * n); inputNorms.ensure(B); rowSquaredError.ensure(B)
@@ -187,7 +193,11 @@ final class StepWorkspace {
                        beta: 0, c: pre.base, ldc: m)
         }
         activate(K.self, sae, rows: B, noiseSeed: noiseSeed, step: step, denseCodes: denseCodes)
-        decode(K.self, sae, x: x, rows: B, needGradients: needGradients)
+        if DenseStep.chooses(K.self, sae, nnz: nnz, rows: B) {
+            denseDecode(K.self, sae, x: x, rows: B, needGradients: needGradients)
+        } else {
+            decode(K.self, sae, x: x, rows: B, needGradients: needGradients)
+        }
         K.finishStep(self, sae, needGradients: needGradients)
     }
 
@@ -335,9 +345,28 @@ final class StepWorkspace {
     /// Groups the active entries by feature and computes the bias gradients (after a forward with gradients).
     func backward(_ sae: SAE) {
         let n = dIn, m = dSAE, B = rows
-        let feat = entryFeature.base, grad = entryGrad.base, val = entryValue.base, rowOf = entryRow.base
         let dxP = dx.base
-        // Counting sort by feature; each feature's entries keep ascending row order.
+        if denseGradients { denseBackwardCounts() } else { groupEntriesByFeature() }
+        groupAuxiliaryEntries()
+        // db_dec = Σ_b dx_b − W_encRowsᵀ · db_enc
+        for i in 0..<n { gradBDec[i] = 0 }
+        gradBDec.withUnsafeMutableBufferPointer { gb in
+            for b in 0..<B { Vec.axpy(1, dxP + b * n, gb.baseAddress!, n) }
+            gradBEnc.withUnsafeBufferPointer { ge in
+                sae.encoderRows.data.withUnsafeBufferPointer { we in
+                    BLAS.sgemm(transA: true, transB: false, m: n, n: 1, k: m, alpha: -1, a: we.baseAddress!, lda: n,
+                               b: ge.baseAddress!, ldb: 1, beta: 1, c: gb.baseAddress!, ldc: 1)
+                }
+            }
+        }
+        gradientsReady = true
+    }
+
+    /// The sparse path's per-feature lists (counting sort by feature; each feature's entries keep ascending row
+    /// order) and db_enc from them.
+    private func groupEntriesByFeature() {
+        let m = dSAE
+        let feat = entryFeature.base, grad = entryGrad.base, val = entryValue.base, rowOf = entryRow.base
         colStart.ensure(m + 1); colRow.ensure(max(nnz, 1)); colValue.ensure(max(nnz, 1)); colGrad.ensure(max(nnz, 1))
         let cs = colStart.base
         for j in 0...m { cs[j] = 0 }
@@ -356,19 +385,6 @@ final class StepWorkspace {
             for k in cs[j]..<cs[j + 1] { s += colGrad.base[k] }
             gradBEnc[j] = s
         }
-        groupAuxiliaryEntries()
-        // db_dec = Σ_b dx_b − W_encRowsᵀ · db_enc
-        for i in 0..<n { gradBDec[i] = 0 }
-        gradBDec.withUnsafeMutableBufferPointer { gb in
-            for b in 0..<B { Vec.axpy(1, dxP + b * n, gb.baseAddress!, n) }
-            gradBEnc.withUnsafeBufferPointer { ge in
-                sae.encoderRows.data.withUnsafeBufferPointer { we in
-                    BLAS.sgemm(transA: true, transB: false, m: n, n: 1, k: m, alpha: -1, a: we.baseAddress!, lda: n,
-                               b: ge.baseAddress!, ldb: 1, beta: 1, c: gb.baseAddress!, ldc: 1)
-                }
-            }
-        }
-        gradientsReady = true
     }
 
     /// Feature j's gradient rows: dL/dW_dec[j] = Σ c_bj · dx_b into `dec` and dL/dW_enc[:, j] = Σ dpre_bj · xc_b
@@ -376,6 +392,11 @@ final class StepWorkspace {
     @inline(__always)
     func featureGradients(_ j: Int, dec: UnsafeMutablePointer<Float>, enc: UnsafeMutablePointer<Float>) {
         let n = dIn
+        if denseGradients {
+            dec.update(from: gradDec.base + j * n, count: n)
+            enc.update(from: gradEnc.base + j * n, count: n)
+            return
+        }
         dec.update(repeating: 0, count: n)
         enc.update(repeating: 0, count: n)
         let row = colRow.base, val = colValue.base, grad = colGrad.base, dxP = dx.base, xcP = xc.base

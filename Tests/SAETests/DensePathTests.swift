@@ -1,0 +1,181 @@
+import XCTest
+import Tensor
+@testable import SAE
+
+/// The dense step (DenseStep.swift) against the sparse step: same loss, gradients and Adam step up to float32
+/// summation order, at densities from ~1% to ~90% of features, on random and synthetic batches; and a training
+/// run whose density crosses DenseStep.crossoverDensity against runs forced onto either path.
+final class DensePathTests: XCTestCase {
+    private let dIn = 32, dSAE = 256, rows = 192
+
+    /// ‖a − b‖ / ‖b‖ in double precision.
+    private func relativeDifference(_ a: [Float], _ b: [Float]) -> Double {
+        precondition(a.count == b.count)
+        var diff = 0.0, norm = 0.0
+        for i in a.indices { diff += Double(a[i] - b[i]) * Double(a[i] - b[i]); norm += Double(b[i]) * Double(b[i]) }
+        return norm == 0 ? diff.squareRoot() : (diff / norm).squareRoot()
+    }
+
+    private func parameters(_ s: SAE) -> [(String, [Float])] {
+        [("W_enc", s.W_enc.data), ("b_enc", s.b_enc), ("W_dec", s.W_dec.data), ("b_dec", s.b_dec)]
+    }
+
+    /// An SAE whose pre-activations on x ~ N(0, I) are ~N(0, 1) (N(0, 2) with nsae's noise), b_enc = −q·spread so
+    /// that a fraction ≈ 1 − Φ(q) of the features fires.
+    private func makeSAE(_ arch: String, quantile q: Float) throws -> SAE {
+        let sae = try SAERegistry.make(arch, dIn: dIn, dSAE: dSAE, alpha: arch == "relu" ? 1e-2 : 1e-5, seed: 9)
+        let spread: Float = arch == "relu" ? 1 : Float(2).squareRoot()
+        var rng = RNG(seed: 31)
+        try sae.setParameters(b_enc: (0..<dSAE).map { _ in -q * spread + 0.1 * rng.normal() })
+        return sae
+    }
+
+    private func batches() throws -> [(String, Matrix)] {
+        var rng = RNG(seed: 4)
+        let synthetic = try SyntheticData(d: dIn, features: 64, active: 4, norms: [Float(dIn).squareRoot() / 2], seed: 8)
+        return [("random", rng.normalMatrix(rows, dIn)), ("synthetic", try synthetic.nextBatch(rows: rows)[0])]
+    }
+
+    func testDenseAndSparsePathsGiveTheSameGradientsAndAdamStep() throws {
+        var densities: [Double] = []
+        for arch in ["relu", "nsae"] {
+            for (batchName, x) in try batches() {
+                for q: Float in [2.3, 1.6, 1.0, 0.0, -1.3] {
+                    let base = try makeSAE(arch, quantile: q)
+                    let sparse = base.copy(), dense = base.copy()
+                    sparse.stepPath = .sparse; dense.stepPath = .dense
+                    var r1 = RNG(seed: 77), r2 = RNG(seed: 77)
+                    let (ts, gs) = try sparse.lossAndGradients(x, noise: true, rng: &r1)
+                    let (td, gd) = try dense.lossAndGradients(x, noise: true, rng: &r2)
+                    let density = ts.l0 / Double(dSAE)
+                    densities.append(density)
+                    let label = "\(arch) \(batchName) density \(String(format: "%.3f", density))"
+                    XCTAssertEqual(td.l0, ts.l0, label)
+                    XCTAssertEqual(td.loss, ts.loss, accuracy: 1e-5 * abs(ts.loss), label)
+                    XCTAssertEqual(td.mseTerm, ts.mseTerm, accuracy: 1e-5 * abs(ts.mseTerm), label)
+                    XCTAssertEqual(td.l1Term, ts.l1Term, accuracy: 1e-9 + 1e-5 * abs(ts.l1Term), label)
+                    for (name, a, b) in [("W_enc", gd.W_enc.data, gs.W_enc.data), ("W_dec", gd.W_dec.data, gs.W_dec.data),
+                                         ("b_enc", gd.b_enc, gs.b_enc), ("b_dec", gd.b_dec, gs.b_dec)] {
+                        XCTAssertLessThanOrEqual(relativeDifference(a, b), 1e-5, "\(label): d\(name)")
+                    }
+                    XCTAssertGreaterThan(gs.W_dec.data.reduce(0) { $0 + abs($1) }, 0, label)
+                    // One Adam step on each path (a large lr, so a wrong gradient moves parameters by ~1e-2).
+                    for s in [sparse, dense] {
+                        try GroupTrainer(optimizer: AdamConfig(lr: 1e-2), batchSize: rows, logEvery: 1)
+                            .train(try SAEGroup(saes: [s]), source: FixedBatch(x), steps: 1, context: .silent)
+                    }
+                    XCTAssertEqual(sparse.denseSteps, 0, label)
+                    XCTAssertEqual(dense.denseSteps, 1, label)
+                    for ((name, a), (_, b)) in zip(parameters(dense), parameters(sparse)) {
+                        XCTAssertLessThanOrEqual(relativeDifference(a, b), 1e-5, "\(label): \(name) after one Adam step")
+                    }
+                    XCTAssertGreaterThan(relativeDifference(sparse.W_dec.data, base.W_dec.data), 1e-4,
+                                         "\(label): the Adam step moved the decoder")
+                }
+            }
+        }
+        XCTAssertLessThan(densities.min()!, 0.03, "the cases cover sparse codes")
+        XCTAssertGreaterThan(densities.max()!, 0.8, "the cases cover dense codes")
+    }
+
+    /// Density falls from ~60% to below the crossover during the run (a large L1 coefficient), so the automatic
+    /// run takes both paths; it ends with the weights of runs forced onto either path within the stated tolerance.
+    func testTrainingAcrossTheCrossoverMatchesEitherForcedPath() throws {
+        let synthetic = try SyntheticData(d: dIn, features: 64, active: 4, norms: [Float(dIn).squareRoot() / 2], seed: 8)
+        let data = try synthetic.nextBatch(rows: rows * 40)[0]
+        let base = try SAERegistry.make("relu", dIn: dIn, dSAE: dSAE, alpha: 3, seed: 9)
+        try base.setParameters(b_enc: [Float](repeating: 0.3, count: dSAE))
+        var runs: [StepPath: (SAE, TrainingLog)] = [:]
+        for path in [StepPath.automatic, .sparse, .dense] {
+            let sae = base.copy()
+            sae.stepPath = path
+            let log = try GroupTrainer(optimizer: AdamConfig(lr: 2e-2), batchSize: rows, logEvery: 1)
+                .train(try SAEGroup(saes: [sae]), source: CyclingBatches(data, rows: rows), steps: 40, context: .silent)
+            runs[path] = (sae, log)
+        }
+        let (auto, log) = runs[.automatic]!
+        let first = log.rows.first!.l0 / Double(dSAE), last = log.rows.last!.l0 / Double(dSAE)
+        XCTAssertGreaterThan(first, DenseStep.crossoverDensity, "starts dense")
+        XCTAssertLessThan(last, DenseStep.crossoverDensity, "ends sparse")
+        XCTAssertGreaterThan(auto.denseSteps, 0)
+        XCTAssertLessThan(auto.denseSteps, 40)
+        XCTAssertEqual(runs[.dense]!.0.denseSteps, 40)
+        XCTAssertEqual(runs[.sparse]!.0.denseSteps, 0)
+        // Tolerance: 40 Adam steps of float32 summation-order differences (~1e-7 relative per step, which Adam
+        // can amplify where it divides small gradients by √v). Measured: automatic vs sparse ≤ 8.0e-7 (b_enc),
+        // automatic vs dense ≤ 5.0e-8, with the density going 0.62 → 0.05 (step 16) → 0.00.
+        let tolerance = 1e-5
+        for forced in [StepPath.sparse, .dense] {
+            for ((name, a), (_, b)) in zip(parameters(auto), parameters(runs[forced]!.0)) {
+                XCTAssertLessThanOrEqual(relativeDifference(a, b), tolerance, "\(name): automatic vs \(forced)")
+            }
+        }
+        XCTAssertGreaterThan(relativeDifference(auto.W_dec.data, base.W_dec.data), 1e-2, "training moved the decoder")
+    }
+}
+
+extension DensePathTests {
+    /// Progress shows the step's L0 (the first layer's), so a user sees why a step is slow.
+    func testProgressShowsTheCurrentL0() throws {
+        final class Messages: ProgressSink, @unchecked Sendable {
+            var lines: [String] = []
+            func report(_ update: ProgressUpdate) { lines.append(update.message) }
+        }
+        var rng = RNG(seed: 4)
+        let x = rng.normalMatrix(rows, dIn)
+        let sae = try makeSAE("relu", quantile: 1.0)
+        let messages = Messages()
+        let log = try GroupTrainer(optimizer: AdamConfig(lr: 1e-3), batchSize: rows, logEvery: 1)
+            .train(try SAEGroup(saes: [sae]), source: FixedBatch(x), steps: 2, context: WorkContext(progress: messages))
+        XCTAssertEqual(messages.lines.count, 2)
+        let l0 = log.rows.last!.l0
+        XCTAssertTrue(messages.lines.last!.contains(String(format: "L0 %.1f (%.1f%% of features)", l0, 100 * l0 / Double(dSAE))),
+                      messages.lines.last!)
+    }
+}
+
+extension DensePathTests {
+    /// Evaluation and the top-k scans' encode go through the same forward: the dense decode gives the codes and
+    /// reconstruction of the sparse one.
+    func testEncodeAndReconstructAgreeOnBothPaths() throws {
+        var rng = RNG(seed: 5)
+        let x = rng.normalMatrix(rows, dIn)
+        for arch in ["relu", "nsae"] {
+            for q: Float in [2.3, 0.0, -1.3] {
+                let sparse = try makeSAE(arch, quantile: q), dense = sparse.copy()
+                sparse.stepPath = .sparse; dense.stepPath = .dense
+                var r1 = RNG(seed: 1), r2 = RNG(seed: 1)
+                let cs = try sparse.encode(x, noise: false, rng: &r1), cd = try dense.encode(x, noise: false, rng: &r2)
+                XCTAssertEqual(cd.data, cs.data, "\(arch) q \(q): codes")
+                XCTAssertLessThanOrEqual(relativeDifference(try dense.reconstruct(x).data, try sparse.reconstruct(x).data), 1e-5,
+                                         "\(arch) q \(q): reconstruction")
+                let es = try Evaluator.evaluate(sparse, on: x), ed = try Evaluator.evaluate(dense, on: x)
+                XCTAssertEqual(ed.mse, es.mse, accuracy: 1e-5 * es.mse, "\(arch) q \(q): eval mse")
+            }
+        }
+    }
+}
+
+private final class FixedBatch: BatchSource {
+    let x: Matrix
+    init(_ x: Matrix) { self.x = x }
+    var layerCount: Int { 1 }
+    var dims: [Int] { [x.cols] }
+    func nextBatch(rows: Int) throws -> [Matrix] { [x] }
+}
+
+/// Consecutive row blocks of one matrix, wrapping around.
+private final class CyclingBatches: BatchSource {
+    let data: Matrix
+    let rows: Int
+    var next = 0
+    init(_ data: Matrix, rows: Int) { self.data = data; self.rows = rows }
+    var layerCount: Int { 1 }
+    var dims: [Int] { [data.cols] }
+    func nextBatch(rows: Int) throws -> [Matrix] {
+        let blocks = data.rows / rows
+        let start = (next % blocks) * rows * data.cols
+        next += 1
+        return [Matrix(rows: rows, cols: data.cols, data: Array(data.data[start..<(start + rows * data.cols)]))]
+    }
+}
