@@ -26,12 +26,17 @@ public enum StepPath: Sendable, Equatable {
 enum DenseStep {
     /// The density nnz/(B·m) from which the dense path is taken, for the kinds that have one.
     ///
-    /// Measured on this machine kind (2 cores, OpenBLAS 2 threads, release build, shared with other agents:
-    /// A/B interleaved, best of 3, `DensePathTests`-equivalent shapes in `Benchmarks sae`, "crossover" cases),
-    /// relu 768→6144 batch 4096, step ms sparse / dense:
-    ///   L0  1%:  see CROSSOVER_TABLE below
-    /// The crossover is set where dense starts to win; below it the sparse path is faster.
-    static let crossoverDensity = 0.05
+    /// Measured on this machine kind (2 cores, OpenBLAS 2 threads, release build, load average 3–8 from other
+    /// agents, so A/B interleaved, best of 2: `swift run -c release Benchmarks sae-density --quick`, 2026-12-01),
+    /// 768→6144 batch 4096, one step in ms, sparse / dense:
+    ///   L0  1%:  773 / 2207 (relu)   734 / 2172 (nsae)
+    ///   L0  5%: 1240 / 2335          1302 / 2252
+    ///   L0 10%: 1695 / 1892          2174 / 2279
+    ///   L0 25%: 2654 / 1499          4655 / 2452
+    ///   L0 50%: 9043 / 2971         14169 / 3376
+    /// The sparse step grows with the density (superlinearly past ~25%, as the row lists outgrow the caches), the
+    /// dense one does not; they meet between 10% and 25%, near 12% by interpolation.
+    static let crossoverDensity = 0.12
 
     /// Whether a step of kind K on this batch takes the dense path.
     static func chooses<K: SAEKind>(_ kind: K.Type, _ sae: SAE, nnz: Int, rows: Int) -> Bool {
