@@ -117,12 +117,9 @@ extension StepWorkspace {
             BLAS.sgemm(transA: true, transB: false, m: m, n: n, k: B, a: preP, lda: m, b: xcP, ldb: n,
                        beta: 0, c: gradEnc.base, ldc: n)
         }
-        let sumSq = (0..<B).reduce(0.0) { $0 + sqP[$1] }
-        let l1 = Kernels.sumDouble(entryValue.base, count: nnz)
-        let mse = config.mse == .mean ? sumSq / (Double(B) * Double(n)) : sumSq / Double(B)
-        let l1Term = beta * l1 / Double(B)
-        terms = LossTerms(loss: mse + l1Term, mseTerm: mse, l1Term: l1Term, l0: Double(nnz) / Double(B),
-                          l1: l1 / Double(B), beta: beta)
+        terms = LossTerms(sumSquaredError: (0..<B).reduce(0.0) { $0 + sqP[$1] },
+                          sumL1: Kernels.sumDouble(entryValue.base, count: nnz), activeCount: nnz,
+                          rows: B, width: n, mse: config.mse, beta: beta)
     }
 
     /// The dense path's backward: firing counts (colStart) and db_enc from the entry list, summed per feature in

@@ -38,6 +38,15 @@ public struct LossTerms: Sendable, Equatable, Codable {
         self.loss = loss; self.mseTerm = mseTerm; self.l1Term = l1Term; self.l0 = l0; self.l1 = l1; self.beta = beta
         self.auxTerm = auxTerm
     }
+
+    /// The step's terms from its sums over a batch of B rows of width n: Σ‖x′ − x‖², Σ‖c‖₁ and the active count.
+    /// Both step paths (sparse and dense) report through this one formula.
+    init(sumSquaredError: Double, sumL1: Double, activeCount: Int, rows B: Int, width n: Int, mse: MSEMode, beta: Double) {
+        let mseTerm = mse == .mean ? sumSquaredError / (Double(B) * Double(n)) : sumSquaredError / Double(B)
+        let l1Term = beta * sumL1 / Double(B)
+        self.init(loss: mseTerm + l1Term, mseTerm: mseTerm, l1Term: l1Term, l0: Double(activeCount) / Double(B),
+                  l1: sumL1 / Double(B), beta: beta)
+    }
 }
 
 /// Gradients of the loss with respect to each parameter, in the parameters' SAELens shapes.

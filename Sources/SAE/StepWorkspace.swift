@@ -334,12 +334,9 @@ final class StepWorkspace {
                 }
             }
         }
-        let sumSq = (0..<B).reduce(0.0) { $0 + sqP[$1] }
-        let l1 = Kernels.sumDouble(entryValue.base, count: nnz)
-        let mse = config.mse == .mean ? sumSq / (Double(B) * Double(n)) : sumSq / Double(B)
-        let l1Term = beta * l1 / Double(B)
-        terms = LossTerms(loss: mse + l1Term, mseTerm: mse, l1Term: l1Term, l0: Double(nnz) / Double(B),
-                          l1: l1 / Double(B), beta: beta)
+        terms = LossTerms(sumSquaredError: (0..<B).reduce(0.0) { $0 + sqP[$1] },
+                          sumL1: Kernels.sumDouble(entryValue.base, count: nnz), activeCount: nnz,
+                          rows: B, width: n, mse: config.mse, beta: beta)
     }
 
     /// Groups the active entries by feature and computes the bias gradients (after a forward with gradients).
