@@ -8,11 +8,26 @@ extension ShuffledBatchReader: BatchSource {}
 
 extension SpliceTarget {
     /// One target per SAE of `group`: each SAE's hook is its config's `hookName`, else `blocks.L.<defaultKind>`
-    /// with L its layer (e.g. defaultKind "hook_mlp_out").
+    /// with L its layer (e.g. defaultKind "hook_mlp_out"). Each counts its active features per row (the L0 of
+    /// the codes its reconstruction decodes).
     public static func targets(for group: SAEGroup, defaultKind: String = "hook_mlp_out") -> [SpliceTarget] {
         group.saes.enumerated().map { i, sae in
-            let hook = sae.config.hookName ?? "blocks.\(group.layers[i]).\(defaultKind)"
-            return SpliceTarget(hook: hook) { x in try sae.reconstruct(x) }
+            target(for: sae, hook: sae.config.hookName ?? "blocks.\(group.layers[i]).\(defaultKind)")
+        }
+    }
+
+    /// The target splicing `sae`'s reconstruction into `hook`: decode(encode(x)), as `SAE.reconstruct`, with the
+    /// codes' nonzero count per row.
+    public static func target(for sae: SAE, hook: String) -> SpliceTarget {
+        SpliceTarget(hook: hook) { x in
+            let codes = try sae.encode(x)
+            let m = codes.cols
+            let active = codes.data.withUnsafeBufferPointer { c in
+                (0..<codes.rows).map { r in (0..<m).reduce(0) { $0 + (c[r * m + $1] != 0 ? 1 : 0) } }
+            }
+            // An SAE that normalizes its input rows decodes in its own scale: only `reconstruct` undoes that.
+            let reconstruction = sae.config.normalization.transformsRows ? try sae.reconstruct(x) : try sae.decode(codes)
+            return (reconstruction, active)
         }
     }
 }

@@ -2,13 +2,18 @@ import Foundation
 import Tensor
 import GPT2
 
-/// One hook to splice: its TransformerLens name and the reconstruction x ↦ x′ to put in its place.
+/// One hook to splice: its TransformerLens name and the reconstruction x ↦ x′ to put in its place, with (for an
+/// SAE) the number of active features behind each row's reconstruction, which the evaluator averages into `l0`.
 public struct SpliceTarget {
     public var hook: String
-    public var reconstruct: (Matrix) throws -> Matrix
+    public var reconstructCounting: (Matrix) throws -> (reconstruction: Matrix, activeFeatures: [Int]?)
     public init(hook: String, reconstruct: @escaping (Matrix) throws -> Matrix) {
         self.hook = hook
-        self.reconstruct = reconstruct
+        reconstructCounting = { (try reconstruct($0), nil) }
+    }
+    public init(hook: String, reconstructCounting: @escaping (Matrix) throws -> (reconstruction: Matrix, activeFeatures: [Int]?)) {
+        self.hook = hook
+        self.reconstructCounting = reconstructCounting
     }
 }
 
@@ -22,6 +27,8 @@ public struct SpliceResult: Sendable, Equatable {
     public var ceRecon: Double
     public var klZero: Double
     public var klRecon: Double
+    /// Mean active features per patched position, when the target counts them (nil otherwise).
+    public var l0: Double?
     /// Next-token predictions averaged into the CE figures, and positions averaged into the KL figures.
     public var predictions: Int
     public var positions: Int
@@ -34,8 +41,11 @@ public struct SpliceResult: Sendable, Equatable {
 ///   them) and are left unpatched by the reconstruction patch (`excludeBOS`);
 /// - the zero ablation replaces the hook's value at *all* positions, BOS included, as SAELens does (so CE_zero is
 ///   the familiar SAELens figure); `.exceptBOS` zeroes only the positions the reconstruction patches instead;
-/// - per batch the clean pass runs once (with logits) and captures the residual just before each spliced hook; the
-///   zero and reconstruction passes resume from there (`GPT2Model.resume`), so the prefix is never recomputed.
+/// - per batch the clean pass runs once (with logits) for every target and captures each spliced hook and the
+///   residual its block half starts from; the zero ablation runs once per distinct hook (targets sharing a hook,
+///   e.g. the SAEs of a sweep, share it) and each target's reconstruction resumes from the cached values with the
+///   hook replaced (`GPT2Model.resume(replacing:)`: a block output is added to the cached residual, so only the
+///   blocks after it run), so the prefix is never recomputed.
 /// Averages are token-weighted over the whole evaluation set, not means of batch means.
 public enum SpliceEvaluator {
     public enum ZeroAblation: String, Sendable { case allPositions = "all", exceptBOS = "except_bos" }
@@ -78,12 +88,10 @@ public enum SpliceEvaluator {
         try evaluate(model: model, targets: targets, sequences: windows.map(\.tokens), options: options, context: context)
     }
 
-    /// How to reach a hook from a cached residual: residual hooks are replaced by resuming from them with the new
-    /// value; attn_out / mlp_out are patched while resuming from the residual just before their block half.
+    /// A target's hook and the residual its block half starts from (the same hook for residual hooks).
     private struct Plan {
         let hook: String
-        let resumeFrom: String
-        let isResidual: Bool
+        let residualBefore: String
         init(hook: String, nLayer: Int) throws {
             let point: HookPoint
             do { point = try HookPoint.parse(hook, nLayer: nLayer) } catch { throw ActivationsError("splice: \(error)") }
@@ -91,8 +99,7 @@ public enum SpliceEvaluator {
                 throw ActivationsError("splice: cannot splice '\(hook)'; splice a per-token block hook (blocks.L.hook_resid_pre, attn.hook_z, hook_mlp_out, …; not hook_embed, ln_final or attention scores and patterns)")
             }
             self.hook = point.name
-            resumeFrom = HookPoint.name(layer: layer, kind: kind.residualBefore)
-            isResidual = kind.residualBefore == kind
+            residualBefore = HookPoint.name(layer: layer, kind: kind.residualBefore)
         }
     }
 
@@ -104,58 +111,59 @@ public enum SpliceEvaluator {
         let include = isBOS.map { !options.excludeBOS || !$0 }
         var predictionInclude: [Bool] = []
         for b in 0..<B { for t in 0..<max(0, T - 1) { predictionInclude.append(include[b * T + t]) } }
-        let captures = Set(plans.map(\.resumeFrom) + plans.map(\.hook))
-        let clean = try model.forward(tokens: tokens, batch: B, seqLen: T, captures: captures, logits: true)
+        let clean = try model.forward(tokens: tokens, batch: B, seqLen: T,
+                                      captures: Set(plans.map(\.residualBefore) + plans.map(\.hook)), logits: true)
         guard let cleanLogits = clean.logits else { throw ActivationsError("splice: the clean pass returned no logits") }
         let cleanLSE = Losses.rowLogSumExp(cleanLogits)
         let ceClean = try Losses.crossEntropy(logits: cleanLogits, logSumExp: cleanLSE, tokens: tokens, batch: B, seqLen: T)
         // true = patch this row
-        let reconRows = isBOS.map { !options.excludeBOS || !$0 }
+        let reconRows = include
         let zeroRows = options.zeroAblation == .allPositions ? Array(repeating: true, count: tokens.count) : reconRows
 
+        /// CE and KL of the pass with the hook's rows in `rows` replaced by `value`'s (the others keep the clean value).
+        func patchedLosses(_ plan: Plan, _ value: Matrix, rows: [Bool]) throws -> (ce: [Float], kl: [Float]) {
+            guard let hookValue = clean.captures[plan.hook], let residual = clean.captures[plan.residualBefore] else {
+                throw ActivationsError("splice: the clean pass did not capture \(plan.residualBefore) / \(plan.hook)")
+            }
+            guard value.rows == hookValue.rows, value.cols == hookValue.cols else {
+                throw ActivationsError("splice \(plan.hook): reconstruction is [\(value.rows), \(value.cols)], input was [\(hookValue.rows), \(hookValue.cols)]")
+            }
+            var replaced = value
+            let d = replaced.cols
+            replaced.data.withUnsafeMutableBufferPointer { v in
+                hookValue.data.withUnsafeBufferPointer { c in
+                    for r in 0..<rows.count where !rows[r] {
+                        (v.baseAddress! + r * d).update(from: c.baseAddress! + r * d, count: d)
+                    }
+                }
+            }
+            let result = try model.resume(replacing: plan.hook, with: replaced, residualBefore: residual, tokens: tokens,
+                                          batch: B, seqLen: T, context: context)
+            guard let logits = result.logits else { throw ActivationsError("splice: a patched pass returned no logits") }
+            return try Losses.crossEntropyAndKL(clean: cleanLogits, cleanLogSumExp: cleanLSE, patched: logits,
+                                                tokens: tokens, batch: B, seqLen: T)
+        }
+
+        var zeroByHook: [String: (ce: [Float], kl: [Float])] = [:]
         for (i, plan) in plans.enumerated() {
             try context.checkCancelled()
-            guard let resumeValue = clean.captures[plan.resumeFrom], let hookValue = clean.captures[plan.hook] else {
-                throw ActivationsError("splice: the clean pass did not capture \(plan.resumeFrom) / \(plan.hook)")
+            guard let hookValue = clean.captures[plan.hook] else {
+                throw ActivationsError("splice: the clean pass did not capture \(plan.hook)")
             }
-            let reconstruct = targets[i].reconstruct
-            let hook = plan.hook
-            let replace: (_ zero: Bool, _ x: Matrix) throws -> Matrix = { zero, x in
-                if zero { return Matrix(rows: x.rows, cols: x.cols) }
-                let out = try reconstruct(x)
-                guard out.rows == x.rows, out.cols == x.cols else {
-                    throw ActivationsError("splice \(hook): reconstruction is [\(out.rows), \(out.cols)], input was [\(x.rows), \(x.cols)]")
-                }
-                return out
+            if zeroByHook[plan.hook] == nil {
+                zeroByHook[plan.hook] = try patchedLosses(plan, Matrix(rows: hookValue.rows, cols: hookValue.cols), rows: zeroRows)
             }
-            func run(zero: Bool, rows: [Bool]) throws -> Matrix {
-                let result: ForwardResult
-                if plan.isResidual {
-                    // Replacing a residual hook is resuming from it with the replaced value.
-                    var value = try replace(zero, hookValue)
-                    let d = value.cols
-                    value.data.withUnsafeMutableBufferPointer { v in
-                        hookValue.data.withUnsafeBufferPointer { c in
-                            for r in 0..<rows.count where !rows[r] {
-                                (v.baseAddress! + r * d).update(from: c.baseAddress! + r * d, count: d)
-                            }
-                        }
-                    }
-                    result = try model.resume(from: plan.hook, value: value, tokens: tokens, batch: B, seqLen: T)
-                } else {
-                    let patch = Patch.transform(positions: .mask(rows)) { x in x = try replace(zero, x) }
-                    result = try model.resume(from: plan.resumeFrom, value: resumeValue, tokens: tokens, batch: B,
-                                              seqLen: T, patches: [plan.hook: patch])
-                }
-                guard let logits = result.logits else { throw ActivationsError("splice: a patched pass returned no logits") }
-                return logits
-            }
-            let zero = try Losses.crossEntropyAndKL(clean: cleanLogits, cleanLogSumExp: cleanLSE,
-                                                    patched: run(zero: true, rows: zeroRows), tokens: tokens, batch: B, seqLen: T)
+            let zero = zeroByHook[plan.hook]!
             sums[i].add(ceClean: ceClean, ceZero: zero.ce, klZero: zero.kl,
                         predictionInclude: predictionInclude, positionInclude: include)
-            let recon = try Losses.crossEntropyAndKL(clean: cleanLogits, cleanLogSumExp: cleanLSE,
-                                                     patched: run(zero: false, rows: reconRows), tokens: tokens, batch: B, seqLen: T)
+            let (reconstruction, active) = try targets[i].reconstructCounting(hookValue)
+            if let active {
+                guard active.count == hookValue.rows else {
+                    throw ActivationsError("splice \(plan.hook): \(active.count) active-feature counts for \(hookValue.rows) rows")
+                }
+                sums[i].add(activeFeatures: active, rows: reconRows)
+            }
+            let recon = try patchedLosses(plan, reconstruction, rows: reconRows)
             sums[i].add(ceRecon: recon.ce, klRecon: recon.kl, predictionInclude: predictionInclude, positionInclude: include)
         }
     }
@@ -166,8 +174,13 @@ private struct SpliceSums {
     let hook: String
     var ceClean = 0.0, ceZero = 0.0, ceRecon = 0.0, klZero = 0.0, klRecon = 0.0
     var predictions = 0, positions = 0
+    var activeFeatures = 0, countedRows = 0
 
     init(hook: String) { self.hook = hook }
+
+    mutating func add(activeFeatures active: [Int], rows: [Bool]) {
+        for (r, use) in rows.enumerated() where use { activeFeatures += active[r]; countedRows += 1 }
+    }
 
     mutating func add(ceClean clean: [Float], ceZero zero: [Float], klZero kl: [Float], predictionInclude: [Bool],
                       positionInclude: [Bool]) {
@@ -185,6 +198,8 @@ private struct SpliceSums {
     func result() -> SpliceResult {
         let p = Double(max(1, predictions)), q = Double(max(1, positions))
         return SpliceResult(hook: hook, ceClean: ceClean / p, ceZero: ceZero / p, ceRecon: ceRecon / p,
-                            klZero: klZero / q, klRecon: klRecon / q, predictions: predictions, positions: positions)
+                            klZero: klZero / q, klRecon: klRecon / q,
+                            l0: countedRows > 0 ? Double(activeFeatures) / Double(countedRows) : nil,
+                            predictions: predictions, positions: positions)
     }
 }

@@ -59,6 +59,54 @@ extension GPT2Model {
         return run.result
     }
 
+    /// Continues a forward with `hook` holding `value` ([B·T, width]) in place of what the model computes there,
+    /// from a cached clean pass: what `forward(…, patches: [hook: .values(value)])` computes, without the prefix.
+    /// `residualBefore` is the clean value of the residual hook the block half containing `hook` starts from
+    /// (`HookPoint.Kind.residualBefore`: resid_pre for the attention half, resid_mid for the MLP half; not needed for
+    /// a residual hook). A block output (hook_attn_out, hook_mlp_out) is added to that residual, as the forward adds
+    /// it, and the pass resumes after the block half, so nothing of the half is recomputed; any other hook within a
+    /// half reruns the half from `residualBefore` with the value patched in. `captures` and `patches` name hooks after
+    /// `hook` (for a block output: after the residual it feeds, e.g. blocks.L.hook_resid_post after hook_mlp_out).
+    public func resume(replacing hook: String, with value: Matrix, residualBefore: Matrix?, tokens: [Int32], batch: Int,
+                       seqLen: Int, captures: Set<String> = [], patches: [String: Patch] = [:], logits: Bool = true,
+                       context: WorkContext = .silent) throws -> ForwardResult {
+        let point = try HookPoint.parse(hook, nLayer: config.nLayer)
+        guard case .block(let layer, let kind) = point, point.isPerToken else {
+            throw GPT2Error("cannot resume replacing \(hook): replace a per-token block hook (blocks.L.hook_resid_pre, attn.hook_z, hook_mlp_out, …; not hook_embed, ln_final or attention scores and patterns)")
+        }
+        if kind.residualBefore == kind {
+            return try resume(from: point.name, value: value, tokens: tokens, batch: batch, seqLen: seqLen,
+                              captures: captures, patches: patches, logits: logits, context: context)
+        }
+        let before = HookPoint.name(layer: layer, kind: kind.residualBefore)
+        guard let residualBefore else { throw GPT2Error("resume replacing \(point.name): the clean value of \(before) is needed") }
+        guard residualBefore.rows == batch * seqLen, residualBefore.cols == config.nEmbd else {
+            throw GPT2Error("resume replacing \(point.name): \(before) is [\(residualBefore.rows), \(residualBefore.cols)], expected [\(batch * seqLen), \(config.nEmbd)]")
+        }
+        if patches.keys.contains(where: { (try? HookPoint.parse($0, nLayer: config.nLayer)) == point }) {
+            throw GPT2Error("resume replacing \(point.name): the hook is replaced here, so it cannot also be patched")
+        }
+        switch kind {
+        case .attnOut, .mlpOut:
+            guard value.rows == batch * seqLen, value.cols == config.nEmbd else {
+                throw GPT2Error("resume replacing \(point.name): value is [\(value.rows), \(value.cols)], expected [\(batch * seqLen), \(config.nEmbd)]")
+            }
+            // The forward adds a block output into the residual with axpy; the same addition keeps this bit-identical.
+            var residual = residualBefore
+            residual.data.withUnsafeMutableBufferPointer { r in
+                value.data.withUnsafeBufferPointer { Kernels.axpy(1, $0.baseAddress!, r.baseAddress!, count: r.count) }
+            }
+            let after = HookPoint.name(layer: layer, kind: kind == .attnOut ? .residMid : .residPost)
+            return try resume(from: after, value: residual, tokens: tokens, batch: batch, seqLen: seqLen,
+                              captures: captures, patches: patches, logits: logits, context: context)
+        default:
+            var withValue = patches
+            withValue[point.name] = .values(value)
+            return try resume(from: before, value: residualBefore, tokens: tokens, batch: batch, seqLen: seqLen,
+                              captures: captures, patches: withValue, logits: logits, context: context)
+        }
+    }
+
     func checkTokens(_ tokens: [Int32], batch: Int, seqLen: Int) throws {
         guard batch > 0, seqLen > 0 else { throw GPT2Error("forward: batch \(batch) and seqLen \(seqLen) must be positive") }
         guard tokens.count == batch * seqLen else {

@@ -38,6 +38,58 @@ final class PatchTests: XCTestCase {
         }
     }
 
+    /// Replacing a hook from a cached clean pass is the full forward with that hook patched: block outputs are
+    /// added to the cached residual (no recomputation of their half), other hooks rerun their half from it.
+    func testResumeReplacingAHookEqualsTheFullPatchedForward() throws {
+        let model = try Fixtures.tinyModel()
+        let T = 16
+        let ids = Array(Fixtures.reference[0].ids.prefix(T)) + Array(Fixtures.reference[1].ids.prefix(T))
+        let hooks = ["blocks.0.hook_mlp_out", "blocks.1.hook_mlp_out", "blocks.1.hook_attn_out", "blocks.0.hook_resid_post",
+                     "blocks.1.hook_resid_mid", "blocks.0.attn.hook_z", "blocks.1.mlp.hook_post", "blocks.1.ln2.hook_normalized"]
+        let points = try hooks.map { try HookPoint.parse($0) }
+        let befores = points.map { p -> String in
+            guard case .block(let l, let k) = p else { return "" }
+            return HookPoint.name(layer: l, kind: k.residualBefore)
+        }
+        let clean = try model.forward(tokens: ids, batch: 2, seqLen: T, captures: Set(befores + hooks))
+        var rng = RNG(seed: 11)
+        for (i, hook) in hooks.enumerated() {
+            let cleanValue = try XCTUnwrap(clean.captures[hook])
+            // The clean value moved far enough that every later logit changes.
+            var value = cleanValue
+            for k in value.data.indices { value.data[k] += 0.5 * rng.normal() }
+            let full = try model.forward(tokens: ids, batch: 2, seqLen: T, captures: ["ln_final.hook_normalized"],
+                                         patches: [hook: .values(value)])
+            let resumed = try model.resume(replacing: hook, with: value, residualBefore: clean.captures[befores[i]],
+                                           tokens: ids, batch: 2, seqLen: T, captures: ["ln_final.hook_normalized"])
+            let a = try XCTUnwrap(full.logits), b = try XCTUnwrap(resumed.logits)
+            XCTAssertEqual(a.count, b.count)
+            let worst = zip(a.data, b.data).map { abs($0 - $1) }.max() ?? .infinity
+            XCTAssertLessThanOrEqual(worst, 1e-5, hook)
+            XCTAssertEqual(try XCTUnwrap(resumed.captures["ln_final.hook_normalized"]).data.count, 2 * T * 32)
+            let moved = zip(a.data, try XCTUnwrap(clean.logits).data).map { abs($0 - $1) }.max() ?? 0
+            XCTAssertGreaterThan(moved, 1e-3, "\(hook): the replacement must change the logits for the comparison to mean anything")
+        }
+        func expect(_ fragment: String, _ body: () throws -> Void) {
+            XCTAssertThrowsError(try body()) { XCTAssertTrue("\($0)".contains(fragment), "'\($0)' lacks '\(fragment)'") }
+        }
+        let mlp = try XCTUnwrap(clean.captures["blocks.1.hook_mlp_out"])
+        expect("the clean value of blocks.1.hook_resid_mid is needed") {
+            _ = try model.resume(replacing: "blocks.1.hook_mlp_out", with: mlp, residualBefore: nil, tokens: ids, batch: 2, seqLen: T)
+        }
+        expect("value is [3, 32], expected [32, 32]") {
+            _ = try model.resume(replacing: "blocks.1.hook_mlp_out", with: Matrix(rows: 3, cols: 32), residualBefore: mlp,
+                                 tokens: ids, batch: 2, seqLen: T)
+        }
+        expect("cannot resume replacing blocks.0.attn.hook_pattern") {
+            _ = try model.resume(replacing: "blocks.0.attn.hook_pattern", with: mlp, residualBefore: mlp, tokens: ids, batch: 2, seqLen: T)
+        }
+        expect("cannot also be patched") {
+            _ = try model.resume(replacing: "blocks.1.hook_mlp_out", with: mlp, residualBefore: mlp, tokens: ids, batch: 2, seqLen: T,
+                                 patches: ["blocks.1.hook_mlp_out": .zeros()])
+        }
+    }
+
     func testPassStopsAfterLastCaptureWithoutLogits() throws {
         let model = try Fixtures.tinyModel()
         let ids = Fixtures.reference[0].ids

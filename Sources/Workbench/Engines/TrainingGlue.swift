@@ -193,27 +193,9 @@ extension Engines {
         let sae = try call.object(0, as: SAEObject.self)
         let model = try call.object(1, as: ModelObject.self)
         let corpus = try call.object(2, as: CorpusObject.self)
-        let tokenizer = try tokenizer(of: model, call)
-        let contextLength = try positive(call, "context", default: sae.store.map { $0.store.contextLength > 1 ? $0.store.contextLength : 128 } ?? 128)
-        guard contextLength <= model.model.config.nPositions else {
-            throw call.error(atOption: "context", "context \(contextLength) exceeds the model's \(model.model.config.nPositions) positions")
-        }
-        let tokens = try positive(call, "tokens", default: 10_000)
-        guard tokens >= contextLength else {
-            throw call.error(atOption: "tokens", "tokens=\(tokens) is less than one context window of \(contextLength)")
-        }
-        for (i, s) in sae.group.saes.enumerated() {
-            let hook = s.config.hookName.flatMap { try? HookPoint.parse($0) }
-            let width = hook?.width(model.model.config, seqLen: contextLength) ?? model.model.config.nEmbd
-            guard s.dIn == width else {
-                throw call.error(atArgument: 0, "the SAE of layer \(sae.group.layers[i]) takes d_in \(s.dIn) but the model's \(hook?.name ?? "residual stream") is \(width) wide")
-            }
-        }
+        let all = try spliceWindows(call, model: model, corpus: corpus, store: sae.store, corpusArgument: 2)
+        try checkSpliceWidths(sae, model: model, contextLength: all[0].tokens.count, call: call, argument: 0)
         try checkProcessing(sae, against: model.model.processing, what: "the model", call: call)
-        var windows = try ContextWindows(corpus: corpus.corpus, contextLength: contextLength, maxTokens: tokens,
-                                         tokenize: { [special = corpus.corpus.specialTokens] in tokenizer.encode($0, special: special) })
-        let all = try windows.all()
-        guard !all.isEmpty else { throw call.error(atArgument: 2, "the corpus has fewer than \(contextLength) tokens: no full window") }
         let context = call.work("splice")
         defer { call.finish(context) }
         let results = try SpliceEvaluator.evaluate(model: model.model, targets: SpliceTarget.targets(for: sae.group),

@@ -94,8 +94,11 @@ public enum Rendering {
             members.append(("series", .array(series.map { .object([("label", .string($0.label)), ("counts", numbers($0.counts))]) })))
         case .line(let series):
             members.append(("kind", .string("line")))
+            if figure.logX { members.append(("log_x", .bool(true))) }
             members.append(("series", .array(series.map {
-                .object([("label", .string($0.label)), ("x", numbers($0.x)), ("y", numbers($0.y))])
+                var fields: [(String, JSON)] = [("label", .string($0.label)), ("x", numbers($0.x)), ("y", numbers($0.y))]
+                if !$0.pointLabels.isEmpty { fields.append(("point_labels", .array($0.pointLabels.map(JSON.string)))) }
+                return .object(fields)
             })))
         case .scatter(let points, let fit):
             members.append(("kind", .string("scatter")))

@@ -17,15 +17,18 @@ enum SVGRenderer {
             xs = edges
             ys += series.flatMap(\.counts).map { transformY($0, figure.logY) }
         case .line(let series):
-            xs = series.flatMap(\.x)
+            xs = series.flatMap(\.x).map { transformY($0, figure.logX) }
             ys = series.flatMap(\.y).map { transformY($0, figure.logY) }
         case .scatter(let points, _):
             xs = points.map(\.x)
             ys = points.map(\.y)
         }
-        let xScale = Axis(values: xs, from: left, to: width - right)
+        let logX = figure.logX && { if case .line = figure.kind { return true } else { return false } }()
+        let xScale = logX ? Axis(logValues: xs, from: left, to: width - right) : Axis(values: xs, from: left, to: width - right)
         let yScale = figure.logY ? Axis(logValues: ys, from: height - bottom, to: top) : Axis(values: ys, from: height - bottom, to: top)
         var body = ""
+        // Point labels sit outside the clip path, so one beside a point at the plot's edge is not cut off.
+        var labels = ""
         var legend: [(String, String)] = []
         // What the legend must not cover, in pixels: points, bars and (sampled) line segments.
         var occupied: [Box] = []
@@ -50,11 +53,25 @@ enum SVGRenderer {
             }
         case .line(let series):
             for (i, s) in series.enumerated() {
-                let pixels = zip(s.x, s.y).filter { $0.0.isFinite && transformY($0.1, figure.logY).isFinite }
-                    .map { (xScale.map($0.0), yScale.map(transformY($0.1, figure.logY))) }
+                let kept = s.x.indices.filter { k in
+                    k < s.y.count && transformY(s.x[k], logX).isFinite && transformY(s.y[k], figure.logY).isFinite
+                }
+                let pixels = kept.map { (xScale.map(transformY(s.x[$0], logX)), yScale.map(transformY(s.y[$0], figure.logY))) }
                 for (a, b) in zip(pixels, pixels.dropFirst()) { occupySegment(a.0, a.1, b.0, b.1) }
                 if let only = pixels.first { occupySegment(only.0, only.1, only.0, only.1) }
                 let points = pixels.map { "\(n($0.0)),\(n($0.1))" }
+                if !s.pointLabels.isEmpty {
+                    for (k, (px, py)) in zip(kept, pixels) where k < s.pointLabels.count {
+                        body += "<circle cx=\"\(n(px))\" cy=\"\(n(py))\" r=\"3\" fill=\"\(color(i))\"/>"
+                        let text = s.pointLabels[k]
+                        let textWidth = Double(text.count) * 5.5
+                        // Right of the point, or left of it near the plot's right edge; above it, or below near the top.
+                        let toLeft = px + 5 + textWidth > width - right
+                        let tx = toLeft ? px - 5 : px + 5, ty = py - 6 < top + 8 ? py + 14 : py - 6
+                        labels += "<text x=\"\(n(tx))\" y=\"\(n(ty))\" font-size=\"10\" fill=\"\(color(i))\"\(toLeft ? " text-anchor=\"end\"" : "")>\(HTMLRenderer.escape(text))</text>"
+                        occupied.append(Box(x: toLeft ? tx - textWidth : tx, y: ty - 9, width: textWidth, height: 11))
+                    }
+                }
                 if points.count == 1 {
                     let xy = points[0].split(separator: ",")
                     body += "<circle cx=\"\(xy[0])\" cy=\"\(xy[1])\" r=\"3\" fill=\"\(color(i))\"/>"
@@ -83,7 +100,7 @@ enum SVGRenderer {
         svg += "<text x=\"\(n(width / 2))\" y=\"22\" text-anchor=\"middle\" font-size=\"14\">\(HTMLRenderer.escape(figure.title))</text>"
         svg += "<clipPath id=\"plot\"><rect x=\"\(n(left))\" y=\"\(n(top))\" width=\"\(n(width - left - right))\" height=\"\(n(height - top - bottom))\"/></clipPath>"
         svg += axes(xScale, yScale, figure)
-        svg += "<g clip-path=\"url(#plot)\">" + body + "</g>"
+        svg += "<g clip-path=\"url(#plot)\">" + body + "</g>" + labels
         svg += legendBox(legend, at: placement.box)
         return svg + "</svg>"
     }
@@ -93,10 +110,11 @@ enum SVGRenderer {
     private static func axes(_ x: Axis, _ y: Axis, _ figure: Figure) -> String {
         let x0 = left, x1 = width - right, y0 = height - bottom, y1 = top
         var s = "<g stroke=\"#333\" stroke-width=\"1\"><line x1=\"\(n(x0))\" y1=\"\(n(y0))\" x2=\"\(n(x1))\" y2=\"\(n(y0))\"/><line x1=\"\(n(x0))\" y1=\"\(n(y0))\" x2=\"\(n(x0))\" y2=\"\(n(y1))\"/></g>"
+        let logX = figure.logX && { if case .line = figure.kind { return true } else { return false } }()
         for tick in x.ticks {
             let px = x.map(tick)
             s += "<line x1=\"\(n(px))\" y1=\"\(n(y0))\" x2=\"\(n(px))\" y2=\"\(n(y0 + 5))\" stroke=\"#333\"/>"
-            s += "<text x=\"\(n(px))\" y=\"\(n(y0 + 17))\" text-anchor=\"middle\">\(formatTableNumber(tick))</text>"
+            s += "<text x=\"\(n(px))\" y=\"\(n(y0 + 17))\" text-anchor=\"middle\">\(logX ? logTickLabel(tick) : formatTableNumber(tick))</text>"
         }
         for tick in y.ticks {
             let py = y.map(tick)
@@ -105,7 +123,8 @@ enum SVGRenderer {
             let label = figure.logY ? logTickLabel(tick) : formatTableNumber(tick)
             s += "<text x=\"\(n(x0 - 8))\" y=\"\(n(py + 4))\" text-anchor=\"end\">\(label)</text>"
         }
-        s += "<text x=\"\(n((x0 + x1) / 2))\" y=\"\(n(height - 12))\" text-anchor=\"middle\">\(HTMLRenderer.escape(figure.xLabel))</text>"
+        let xLabel = logX ? figure.xLabel + " (log scale)" : figure.xLabel
+        s += "<text x=\"\(n((x0 + x1) / 2))\" y=\"\(n(height - 12))\" text-anchor=\"middle\">\(HTMLRenderer.escape(xLabel))</text>"
         let yLabel = figure.logY ? figure.yLabel + " (log scale)" : figure.yLabel
         s += "<text x=\"16\" y=\"\(n((y0 + y1) / 2))\" text-anchor=\"middle\" transform=\"rotate(-90 16 \(n((y0 + y1) / 2)))\">\(HTMLRenderer.escape(yLabel))</text>"
         return s

@@ -89,11 +89,21 @@ enum TextRenderer {
         case .line(let series):
             let labelWidth = series.map { $0.label.count }.max() ?? 0
             for s in series {
+                if !s.pointLabels.isEmpty {
+                    // Labelled points (a frontier's grid values) read better as a list than as a sparkline.
+                    let points = s.pointLabels.indices.filter { $0 < s.x.count && $0 < s.y.count }.map {
+                        "\(s.pointLabels[$0]) (\(formatTableNumber(s.x[$0])), \(formatTableNumber(s.y[$0])))"
+                    }
+                    lines.append(s.label.padding(labelWidth) + " " + points.joined(separator: " · "))
+                    continue
+                }
                 let lo = s.y.filter(\.isFinite).min(), hi = s.y.filter(\.isFinite).max()
                 let range = lo.map { "\(formatTableNumber($0)) … \(formatTableNumber(hi!))" } ?? "no data"
                 lines.append(s.label.padding(labelWidth) + " " + sparkline(s.y) + "  " + figure.yLabel + " " + range)
             }
-            if let xs = series.first?.x, let first = xs.first, let last = xs.last {
+            if series.contains(where: { !$0.pointLabels.isEmpty }) {
+                lines.append(String(repeating: " ", count: labelWidth + 1) + "points: label (\(figure.xLabel), \(figure.yLabel))")
+            } else if let xs = series.first?.x, let first = xs.first, let last = xs.last {
                 lines.append(String(repeating: " ", count: labelWidth + 1) + "\(figure.xLabel): \(formatTableNumber(first)) … \(formatTableNumber(last))")
             }
         case .scatter(let points, let fit):

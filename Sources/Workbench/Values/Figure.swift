@@ -14,10 +14,12 @@ public struct Figure: Sendable, Equatable {
     public var xLabel: String
     public var yLabel: String
     public var logY: Bool
+    /// A log10 x axis (line figures, e.g. L0 on a frontier); values ≤ 0 are left out.
+    public var logX: Bool
     public var kind: Kind
 
-    public init(title: String, xLabel: String, yLabel: String, logY: Bool = false, kind: Kind) {
-        self.title = title; self.xLabel = xLabel; self.yLabel = yLabel; self.logY = logY; self.kind = kind
+    public init(title: String, xLabel: String, yLabel: String, logY: Bool = false, logX: Bool = false, kind: Kind) {
+        self.title = title; self.xLabel = xLabel; self.yLabel = yLabel; self.logY = logY; self.logX = logX; self.kind = kind
     }
 
     /// A histogram figure of several samples with `bins` equal bins spanning all of them.
@@ -49,7 +51,12 @@ public struct LineSeries: Sendable, Equatable {
     public var label: String
     public var x: [Double]
     public var y: [Double]
-    public init(label: String, x: [Double], y: [Double]) { self.label = label; self.x = x; self.y = y }
+    /// One label per point (e.g. the grid value a frontier's SAE was trained at), drawn beside a marker; empty for
+    /// a plain line.
+    public var pointLabels: [String]
+    public init(label: String, x: [Double], y: [Double], pointLabels: [String] = []) {
+        self.label = label; self.x = x; self.y = y; self.pointLabels = pointLabels
+    }
 }
 
 public struct ScatterPoint: Sendable, Equatable {

@@ -1,0 +1,38 @@
+// Sparsity–fidelity frontiers: frontier, match.
+
+enum FrontierVerbs {
+    static var all: [Verb] { [frontier, match] }
+
+    static let metricOption = Parameter.optional("metric", .word(Engines.FrontierMetric.allCases.map(\.rawValue)),
+                                                 default: "explained_variance",
+                                                 "what to plot against L0: explained_variance or mse on the store, ce_score or kl_score spliced into model= on corpus=")
+    /// Where the metrics are measured: shared by frontier and match.
+    static let measuringOptions: [Parameter] = [
+        metricOption,
+        .optional("layer", .integer, default: "every layer", "one layer"),
+        .optional("store", .object("store"), default: "each group's training store", "activations for explained_variance and mse"),
+        .optional("model", .object("model"), "the model to splice into (ce_score, kl_score)"),
+        .optional("corpus", .object("corpus"), "the text to splice on (ce_score, kl_score)"),
+        .optional("tokens", .integer, default: "whole store; 10k for a splice", "tokens to measure on"),
+        .optional("context", .integer, default: "the store's context", "context window length of a splice"),
+        .optional("strict", .bool, default: "false", "refuse, instead of warning, when an SAE's model_from_pretrained_kwargs and the model's processing differ"),
+    ]
+
+    static let frontier = Verb(
+        "frontier", summary: "L0 against a metric for each SAE of one or more sweeps, per layer: a table and one figure per layer (L0 on a log axis)",
+        usage: "frontier S1 S2 … [metric=explained_variance|mse|ce_score|kl_score] [model=M corpus=C tokens=N] [layer=L]",
+        example: "frontier relu_s nsae_s metric=ce_score model=gpt2 corpus=heldout tokens=8k",
+        positionals: [.required("SWEEP", .object("sae"), "sweeps, or SAE groups (one point each)")], variadic: true,
+        options: measuringOptions,
+        unavailable: EngineStatus.training
+    ) { call in try Engines.frontier(call) }
+
+    static let match = Verb(
+        "match", summary: "two sweeps compared at equal L0 per layer: metrics interpolated log-linearly in L0 at each grid point's L0 in the common range, and the nearest actual pair with its L0 ratio",
+        usage: "match A B [layer=L] [metric=explained_variance|mse|ce_score|kl_score] [model=M corpus=C tokens=N]",
+        example: "match relu_s nsae_s",
+        positionals: [.required("A", .object("sae"), "a sweep, or an SAE group"), .required("B", .object("sae"), "a sweep, or an SAE group")],
+        options: measuringOptions,
+        unavailable: EngineStatus.training
+    ) { call in try Engines.match(call) }
+}
