@@ -7,7 +7,27 @@ import Tensor
 // sae, train, eval, compare, splice: adapters over SAE (group, trainer, evaluator) and Activations (reader, splice).
 
 extension Engines {
-    static func makeSAE(_ call: Call) throws -> Value {
+    /// What `sae` and `sweep` read from a call: the store's hooks for the chosen layers, the expansion, and a
+    /// template config holding every architecture option given except `gridOption` (the one a sweep varies).
+    struct SAESpec {
+        let storeObject: StoreObject
+        let layers: [Int]
+        let hookIndices: [Int]
+        let expansion: Int
+        let architecture: SAEArchitecture
+        var template: SAEConfig
+        let scaled: Bool
+        let seed: Int
+
+        var store: ActivationStore { storeObject.store }
+        var dims: [Int] { hookIndices.map { store.hooks[$0].d } }
+        var layerMeanNorms: [Float] { hookIndices.map { Float(store.normStats[$0].mean) } }
+        var hookNames: [String] { hookIndices.map { store.hooks[$0].name } }
+    }
+
+    /// `copies` SAEs per layer are checked against the memory budget (a sweep's grid size), the error pointing at
+    /// `copiesOption` when there is more than one.
+    static func saeSpec(_ call: Call, gridOption: String? = nil, copies: Int = 1, copiesOption: String = "expansion") throws -> SAESpec {
         guard case .string(let kind) = call.arguments[0] else {
             throw call.error(atArgument: 0, "expected one of \(SAERegistry.names.joined(separator: ", "))")
         }
@@ -28,7 +48,10 @@ extension Engines {
         }
         let squaredWidths = hookIndices.reduce(0) { $0 + store.hooks[$1].d * store.hooks[$1].d }
         // Parameters, gradients and both Adam moments: 4 copies of W_enc and W_dec.
-        try checkMemory(call, option: "expansion", [squaredWidths, expansion, 8], bytesEach: 4, what: "the SAE group's weights, gradients and Adam state")
+        let what = copies == 1 ? "the SAE group's weights, gradients and Adam state"
+            : "the sweep's \(copies) SAE groups' weights, gradients and Adam state"
+        try checkMemory(call, option: copies == 1 ? "expansion" : copiesOption, [squaredWidths, expansion, 8, copies],
+                        bytesEach: 4, what: what)
         let architecture: SAEArchitecture
         do { architecture = try SAERegistry.architecture(named: kind) } catch {
             throw call.error(atArgument: 0, "\(error)")
@@ -38,7 +61,7 @@ extension Engines {
         var template = SAEConfig(architecture: architecture, dIn: 1, dSAE: 1, alpha: .nan, mse: mse, seed: UInt64(max(0, seed)),
                                  modelName: store.manifest.model)
         let own = Set(architecture.options.map(\.name))
-        for option in SAEVerbs.architectureOptions.map(\.name) where call.has(option) {
+        for option in SAEVerbs.architectureOptions.map(\.name) where call.has(option) && option != gridOption {
             guard own.contains(option) else {
                 throw call.error(atOption: option, "\(option)= is not an option of \(architecture.name); its options: \(architecture.options.map(\.name).joined(separator: ", "))")
             }
@@ -55,23 +78,36 @@ extension Engines {
         if scaled && architecture != .nsae {
             throw call.error(atOption: "init", "init=scaled is for nsae: the \(architecture.name) SAE keeps unit-norm decoder rows")
         }
-        let group = try SAEGroup.make(template: template, dims: hookIndices.map { store.hooks[$0].d }, expansion: expansion,
-                                      layerMeanNorms: hookIndices.map { Float(store.normStats[$0].mean) }, layers: layers,
-                                      hookNames: hookIndices.map { store.hooks[$0].name })
-        if scaled {
-            try group.scaleToInputNorms(hookIndices.map { Float(store.normStats[$0].mean) })
-            // b_dec starts at the data mean (over the first non-BOS rows), for the same reason: Adam would need
-            // thousands of steps to walk it there at the scale of a high-norm layer.
-            let rows = 0..<min(store.tokenCount, 16_384)
-            let keep = try store.bosMask(rows).enumerated().filter { !$0.element }.map(\.offset)
-            try group.initializeDecoderBiasFromMean(try hookIndices.map { hook in
-                let all = try store.matrix(hook: hook, rows: rows)
-                var sample = Matrix(rows: keep.count, cols: all.cols)
-                for (i, r) in keep.enumerated() { sample.setRow(i, all.row(r)) }
-                return sample
-            })
-        }
-        return .object(SAEObject(group: group, store: storeObject))
+        return SAESpec(storeObject: storeObject, layers: layers, hookIndices: hookIndices, expansion: expansion,
+                       architecture: architecture, template: template, scaled: scaled, seed: seed)
+    }
+
+    /// A fresh group from the spec's template (init=scaled applied).
+    static func makeGroup(_ spec: SAESpec, template: SAEConfig) throws -> SAEGroup {
+        let group = try SAEGroup.make(template: template, dims: spec.dims, expansion: spec.expansion,
+                                      layerMeanNorms: spec.layerMeanNorms, layers: spec.layers, hookNames: spec.hookNames)
+        if spec.scaled { try applyScaledInitialization(group, spec) }
+        return group
+    }
+
+    static func applyScaledInitialization(_ group: SAEGroup, _ spec: SAESpec) throws {
+        let store = spec.store, hookIndices = spec.hookIndices
+        try group.scaleToInputNorms(spec.layerMeanNorms)
+        // b_dec starts at the data mean (over the first non-BOS rows), for the same reason: Adam would need
+        // thousands of steps to walk it there at the scale of a high-norm layer.
+        let rows = 0..<min(store.tokenCount, 16_384)
+        let keep = try store.bosMask(rows).enumerated().filter { !$0.element }.map(\.offset)
+        try group.initializeDecoderBiasFromMean(try hookIndices.map { hook in
+            let all = try store.matrix(hook: hook, rows: rows)
+            var sample = Matrix(rows: keep.count, cols: all.cols)
+            for (i, r) in keep.enumerated() { sample.setRow(i, all.row(r)) }
+            return sample
+        })
+    }
+
+    static func makeSAE(_ call: Call) throws -> Value {
+        let spec = try saeSpec(call)
+        return .object(SAEObject(group: try makeGroup(spec, template: spec.template), store: spec.storeObject))
     }
 
     /// The store hook each SAE of the group reads: by hook name when the store has it, else by layer number.
