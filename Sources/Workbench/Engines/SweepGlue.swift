@@ -52,6 +52,77 @@ extension Engines {
         return .object(SweepObject(sweep: sweep, store: spec.storeObject))
     }
 
+    /// `train SWEEP STORE …`: every SAE of the sweep on the same batches, each read once (GroupTrainer), then a
+    /// short evaluation of every group for the sweep's table.
+    static func trainSweep(_ call: Call) throws -> Value {
+        let object = try call.object(0, as: SweepObject.self)
+        let storeObject = try call.object(1, as: StoreObject.self)
+        let store = storeObject.store
+        let sweep = object.sweep
+        let request = try trainingRequest(call, saes: sweep.allSAEs)
+        let hooks = try hookIndices(object.groupObject(0), store, call, argument: 1)
+        // One reader per (sweep, store), so a second `train` continues the shuffled stream.
+        if object.reader == nil || object.reader!.store !== store || object.reader!.hooks != hooks {
+            object.reader = try ShuffledBatchReader(store: store, hooks: hooks, seed: UInt64(max(0, call.session.settings.seed)))
+        }
+        if object.store == nil { object.store = storeObject }
+        object.lastTraining = TrainingSettings(batch: request.batch, lr: request.lr, warmup: request.optimizer.warmupSteps)
+        let before = sweep.stepsTrained
+        let context = call.work("train")
+        defer { call.finish(context) }
+        let trainer = GroupTrainer(optimizer: request.optimizer, batchSize: request.batch, logEvery: request.logEvery,
+                                   checkpointPath: call.string("checkpoint"), resampleEvery: request.resampleEvery)
+        let logs: [TrainingLog]
+        do {
+            logs = try trainer.train(sweep, source: object.reader!, steps: request.steps, context: context)
+        } catch let cancelled as Cancelled {
+            object.lastEval = nil
+            // Every SAE of the sweep stopped after the same step (cancellation is checked between steps).
+            call.sink.stream("train: stopped after \(sweep.stepsTrained - before) of \(request.steps) steps; all \(sweep.allSAEs.count) SAEs of the sweep keep them (\(sweep.stepsTrained) steps in all); `train` again resumes\n", name: .stderr)
+            throw cancelled
+        }
+        call.finish(context)
+        object.lastEval = try? evaluateSweep(object, on: store, tokens: min(16_384, request.batch * 4), call: call, argument: 1)
+        let columns = [sweep.gridOption] + TrainingLog.columns
+        var rows: [[Cell]] = []
+        for (g, log) in logs.enumerated() {
+            for row in log.table { rows.append([.number(decimal(Float(sweep.values[g])))] + row.map(Cell.number)) }
+        }
+        if Set(logs[0].rows.map(\.step)).count >= 2 { call.display(.figure(sweepTrainingCurves(sweep))) }
+        return .table(Table(columns: columns, rows: rows))
+    }
+
+    /// Loss against step for each grid value (first layer; every layer when there is one grid value).
+    static func sweepTrainingCurves(_ sweep: SAESweep) -> Figure {
+        let layer = sweep.layers[0]
+        let series = sweep.groups.enumerated().map { g, group -> LineSeries in
+            let rows = group.log.rows.filter { $0.layer == layer }
+            return LineSeries(label: "\(sweep.gridOption) \(formatGridValue(sweep.values[g]))", x: rows.map { Double($0.step) }, y: rows.map(\.loss))
+        }
+        return Figure(title: "training loss, layer \(layer)", xLabel: "step", yLabel: "loss", logY: true, kind: .line(series: series))
+    }
+
+    /// Each group's metrics on the same first `tokens` non-BOS rows (in grid order); sets `lastEval`.
+    static func evaluateSweep(_ object: SweepObject, on store: ActivationStore, tokens: Int?, call: Call, argument: Int) throws -> [[LayerMetrics]] {
+        let metrics = try object.sweep.groups.indices.map { g in
+            try evaluate(object.groupObject(g), on: store, tokens: tokens, call: call, argument: argument)
+        }
+        object.lastEval = metrics
+        return metrics
+    }
+
+    static func evalSweep(_ call: Call) throws -> Value {
+        let object = try call.object(0, as: SweepObject.self)
+        let store = try call.object(1, as: StoreObject.self).store
+        if let t = call.integer("tokens"), t < 1 { throw call.error(atOption: "tokens", "tokens must be at least 1") }
+        let metrics = try evaluateSweep(object, on: store, tokens: call.integer("tokens"), call: call, argument: 1)
+        var rows: [[Cell]] = []
+        for (g, group) in metrics.enumerated() {
+            for m in group { rows.append([.number(decimal(Float(object.sweep.values[g])))] + evalRow(m)) }
+        }
+        return .table(Table(columns: [object.sweep.gridOption] + evalColumns, rows: rows))
+    }
+
     /// A value as a message names it.
     static func describe(_ value: Value) -> String {
         switch value {

@@ -126,13 +126,20 @@ extension Engines {
         }
     }
 
-    static func train(_ call: Call) throws -> Value {
-        let sae = try call.object(0, as: SAEObject.self)
-        let storeObject = try call.object(1, as: StoreObject.self)
-        let store = storeObject.store
+    /// What `train` reads from a call, for a group or a sweep (`saes`: every SAE the step will run).
+    struct TrainingRequest {
+        let batch: Int
+        let steps: Int
+        let lr: Double
+        let optimizer: AdamConfig
+        let logEvery: Int
+        let resampleEvery: Int?
+    }
+
+    static func trainingRequest(_ call: Call, saes: [SAE]) throws -> TrainingRequest {
         let batch = try positive(call, "batch", default: 4096)
         // The step's buffers: a batch of inputs and reconstructions, and pre-activations, codes and their gradient.
-        let rowFloats = sae.group.saes.reduce(0) { $0 + 2 * $1.dIn + 3 * $1.dSAE }
+        let rowFloats = saes.reduce(0) { $0 + 2 * $1.dIn + 3 * $1.dSAE }
         try checkMemory(call, option: "batch", [batch, rowFloats], bytesEach: 4, what: "a training batch of \(batch) rows")
         let steps: Int
         switch (call.integer("steps"), call.integer("tokens")) {
@@ -146,6 +153,17 @@ extension Engines {
         let optimizer = AdamConfig(lr: Float(lr), warmupSteps: call.integer("warmup") ?? 0)
         let logEvery = try positive(call, "log_every", default: 100)
         let resampleEvery = call.has("resample_every") ? try positive(call, "resample_every", default: 1) : nil
+        return TrainingRequest(batch: batch, steps: steps, lr: lr, optimizer: optimizer, logEvery: logEvery, resampleEvery: resampleEvery)
+    }
+
+    static func train(_ call: Call) throws -> Value {
+        if case .object(let o) = call.arguments[0], o is SweepObject { return try trainSweep(call) }
+        let sae = try call.object(0, as: SAEObject.self)
+        let storeObject = try call.object(1, as: StoreObject.self)
+        let store = storeObject.store
+        let request = try trainingRequest(call, saes: sae.group.saes)
+        let (batch, steps, lr, optimizer, logEvery, resampleEvery) = (request.batch, request.steps, request.lr, request.optimizer,
+                                                                      request.logEvery, request.resampleEvery)
         let hooks = try hookIndices(sae, store, call, argument: 1)
         // Keep one reader per (group, store) so a second `train` continues the shuffled stream.
         if sae.reader == nil || sae.reader!.store !== store || sae.reader!.hooks != hooks {
@@ -195,6 +213,7 @@ extension Engines {
     }
 
     static func eval(_ call: Call) throws -> Value {
+        if case .object(let o) = call.arguments[0], o is SweepObject { return try evalSweep(call) }
         let sae = try call.object(0, as: SAEObject.self)
         let store = try call.object(1, as: StoreObject.self).store
         if let t = call.integer("tokens"), t < 1 { throw call.error(atOption: "tokens", "tokens must be at least 1") }
