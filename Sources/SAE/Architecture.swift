@@ -2,7 +2,7 @@
 //
 // Adding an architecture (the recipe):
 //   1. Write Sources/SAE/Kinds/<Name>Kind.swift: an `enum <Name>Kind: SAEKind` giving its name and aliases, its
-//      help text and options (with defaults and validation), its decoder constraint, its sparsity weight, its
+//      help text and options (with defaults and validation) and which option controls sparsity, its decoder constraint, its sparsity weight, its
 //      per-row activation (`activateRow`, which must write the active entries in ascending feature order) and
 //      code slope, any parameters beyond W_enc/b_enc/W_dec/b_dec (`extraParameters`, with their gradient in
 //      `extraGradients`), a whole-batch pass if it needs one (`prepareBatch`), its auxiliary loss if any, and its
@@ -148,6 +148,8 @@ protocol SAEKind: Sendable {
     static var summary: String { get }
     /// The architecture's own options of `sae`, beyond the common ones (layers, expansion, mse, init, seed).
     static var options: [SAEKindOption] { get }
+    /// The name of the option (one of `options`) that sets how sparse the codes are: the grid of a `sweep`.
+    static var sparsityControl: String { get }
     /// Sets one of `options` from the `sae` verb (the default stores numbers in `config.options`).
     static func set(_ option: String, _ value: SAEOptionSetting, in config: inout SAEConfig) throws
     /// α when the user gives none (NaN marks "not given"); 0 for architectures without an L1 term.
@@ -258,6 +260,13 @@ public struct SAEArchitecture: Hashable, Sendable, Codable, CustomStringConverti
     public var summary: String { kind.summary }
     /// The architecture's own options of `sae`.
     public var options: [SAEKindOption] { kind.options }
+    /// The option that sets the codes' sparsity (α, k, the L0 coefficient): what a sweep varies.
+    public var sparsityControl: SAEKindOption {
+        guard let option = kind.options.first(where: { $0.name == kind.sparsityControl }) else {
+            preconditionFailure("\(name): its sparsity control \(kind.sparsityControl) is not one of its options")
+        }
+        return option
+    }
     /// The `architecture` value of its SAELens folders.
     public var saelensName: String { kind.saelensArchitecture }
 

@@ -12,12 +12,40 @@ struct CheckpointHeader: Codable {
     var stepsTrained: Int
     var optimizerSteps: [Int]
     var log: TrainingLog
+    /// A sweep's checkpoint: the SAEs above are its groups' SAEs, group by group.
+    var sweep: SweepCheckpoint?
+}
+
+struct SweepCheckpoint: Codable {
+    var gridOption: String
+    var values: [Double]
+    /// SAEs per group, and each group's steps and log.
+    var groupSizes: [Int]
+    var stepsTrained: [Int]
+    var logs: [TrainingLog]
 }
 
 public enum Checkpoint {
     public static func save(_ group: SAEGroup, optimizer: AdamConfig, to path: String) throws {
+        let header = CheckpointHeader(configs: group.saes.map(\.config), optimizer: optimizer,
+                                      stepsTrained: group.stepsTrained, optimizerSteps: group.saes.map(\.optimizerSteps),
+                                      log: group.log)
+        try write(group.saes, header: header, to: path)
+    }
+
+    /// A sweep: every group's SAEs in one file, with the grid in the header.
+    public static func save(_ sweep: SAESweep, optimizer: AdamConfig, to path: String) throws {
+        let saes = sweep.allSAEs
+        var header = CheckpointHeader(configs: saes.map(\.config), optimizer: optimizer, stepsTrained: sweep.stepsTrained,
+                                      optimizerSteps: saes.map(\.optimizerSteps), log: TrainingLog())
+        header.sweep = SweepCheckpoint(gridOption: sweep.gridOption, values: sweep.values, groupSizes: sweep.groups.map(\.count),
+                                       stepsTrained: sweep.groups.map(\.stepsTrained), logs: sweep.groups.map(\.log))
+        try write(saes, header: header, to: path)
+    }
+
+    static func write(_ saes: [SAE], header: CheckpointHeader, to path: String) throws {
         var tensors: [TensorToWrite] = []
-        for (i, sae) in group.saes.enumerated() {
+        for (i, sae) in saes.enumerated() {
             let p = "layer\(i)."
             tensors.append(TensorToWrite(name: p + "encoder_rows", matrix: sae.encoderRows))
             tensors.append(TensorToWrite(name: p + "W_dec", matrix: sae.W_dec))
@@ -31,15 +59,50 @@ public enum Checkpoint {
             }
             if let s = sae.optimizerState { tensors.append(TensorToWrite(name: p + "adam", vector: s.flat)) }
         }
-        let header = CheckpointHeader(configs: group.saes.map(\.config), optimizer: optimizer,
-                                      stepsTrained: group.stepsTrained, optimizerSteps: group.saes.map(\.optimizerSteps),
-                                      log: group.log)
         let json = String(decoding: try JSONEncoder().encode(header), as: UTF8.self)
         try SafeTensors.write(tensors, to: path, metadata: ["nsae_checkpoint": json])
     }
 
     /// The group (with optimizer state, step count and log) and the optimizer settings it was saved with.
     public static func load(_ path: String) throws -> (group: SAEGroup, optimizer: AdamConfig) {
+        let (header, saes) = try read(path)
+        guard header.sweep == nil else {
+            throw SAEError("checkpoint \(path) holds a sweep; load it with Checkpoint.loadSweep")
+        }
+        let group = try SAEGroup(saes: saes)
+        group.stepsTrained = header.stepsTrained
+        group.log = header.log
+        return (group, header.optimizer)
+    }
+
+    /// The sweep of a sweep checkpoint (groups with their steps and logs) and its optimizer settings.
+    public static func loadSweep(_ path: String) throws -> (sweep: SAESweep, optimizer: AdamConfig) {
+        let (header, saes) = try read(path)
+        guard let grid = header.sweep else { throw SAEError("checkpoint \(path) holds one SAE group, not a sweep") }
+        let n = grid.values.count
+        guard n >= 1, grid.groupSizes.count == n, grid.stepsTrained.count == n, grid.logs.count == n else {
+            throw SAEError("checkpoint \(path): sweep.values lists \(n) grid values but groupSizes, stepsTrained and logs list \(grid.groupSizes.count), \(grid.stepsTrained.count) and \(grid.logs.count)")
+        }
+        guard grid.groupSizes.allSatisfy({ $0 >= 1 }), grid.groupSizes.reduce(0, +) == saes.count else {
+            throw SAEError("checkpoint \(path): sweep.groupSizes add up to \(grid.groupSizes.reduce(0) { $0 &+ $1 }) SAEs but the file holds \(saes.count)")
+        }
+        var groups: [SAEGroup] = []
+        var next = 0
+        for (g, size) in grid.groupSizes.enumerated() {
+            let group = try SAEGroup(saes: Array(saes[next..<(next + size)]))
+            guard grid.stepsTrained[g] >= 0 else { throw SAEError("checkpoint \(path): sweep.stepsTrained[\(g)] is negative") }
+            group.stepsTrained = grid.stepsTrained[g]
+            group.log = grid.logs[g]
+            groups.append(group)
+            next += size
+        }
+        do {
+            let sweep = try SAESweep(architecture: saes[0].config.architecture, gridOption: grid.gridOption, values: grid.values, groups: groups)
+            return (sweep, header.optimizer)
+        } catch let e as SAEError { throw SAEError("checkpoint \(path): sweep: \(e.message)") }
+    }
+
+    static func read(_ path: String) throws -> (CheckpointHeader, [SAE]) {
         let file: SafeTensorsFile
         do { file = try SafeTensorsFile(path: path) } catch {
             throw SAEError("checkpoint \(path) is not readable as a checkpoint: \(error)")
@@ -82,9 +145,6 @@ public enum Checkpoint {
             }
             saes.append(sae)
         }
-        let group = try SAEGroup(saes: saes)
-        group.stepsTrained = header.stepsTrained
-        group.log = header.log
-        return (group, header.optimizer)
+        return (header, saes)
     }
 }

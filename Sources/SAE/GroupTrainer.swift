@@ -1,5 +1,5 @@
-// The trainer of a group: each step draws one batch of tokens (one matrix per layer) and takes one Adam step in
-// every layer's SAE. Progress and cancellation go through the WorkContext, checked between steps.
+// The trainer of a group, or of a sweep's groups: each step draws one batch of tokens (one matrix per layer) and
+// takes one Adam step in every layer's SAE of every group. Progress and cancellation go through the WorkContext, checked between steps.
 import Foundation
 import Tensor
 
@@ -65,6 +65,25 @@ public struct GroupTrainer: Sendable {
     /// good parameters (layers before it in the same step have already taken that step).
     @discardableResult
     public func train(_ group: SAEGroup, source: any BatchSource, steps: Int, context: WorkContext) throws -> TrainingLog {
+        try train([group], source: source, steps: steps, context: context,
+                  saveCheckpoint: { path in try Checkpoint.save(group, optimizer: optimizer, to: path) })[0]
+    }
+
+    /// Trains every group of the sweep on the same batches: each batch is read from `source` once and fed to every
+    /// SAE of every group, so each SAE takes exactly the steps it would take trained alone on the same stream
+    /// (bit for bit: its step reads only its own parameters, the batch and its own noise stream). Returns the log
+    /// rows of this call per group (grid order). Cancellation, checkpoints and errors as for a group; the
+    /// checkpoint holds the whole sweep (`Checkpoint.loadSweep`).
+    @discardableResult
+    public func train(_ sweep: SAESweep, source: any BatchSource, steps: Int, context: WorkContext) throws -> [TrainingLog] {
+        try train(sweep.groups, source: source, steps: steps, context: context,
+                  saveCheckpoint: { path in try Checkpoint.save(sweep, optimizer: optimizer, to: path) })
+    }
+
+    /// The trainer: `groups` share the batches (one group, or a sweep's groups); a group is the one-SAE-per-layer
+    /// case of the same loop.
+    func train(_ groups: [SAEGroup], source: any BatchSource, steps: Int, context: WorkContext,
+               saveCheckpoint save: (String) throws -> Void) throws -> [TrainingLog] {
         try optimizer.validate()
         guard steps >= 0 else { throw SAEError("train: steps must be ≥ 0, got \(steps)") }
         guard batchSize > 0 else { throw SAEError("train: batch size must be positive, got \(batchSize)") }
@@ -74,33 +93,42 @@ public struct GroupTrainer: Sendable {
                 throw SAEError("train: resample_every must be a positive number of steps, got \(r)")
             }
         }
-        guard source.layerCount == group.count else {
-            throw SAEError("train: the activations have \(source.layerCount) layers but the SAE group has \(group.count)")
+        guard let first = groups.first else { throw SAEError("train: no SAE group to train") }
+        for (g, group) in groups.enumerated() {
+            let which = groups.count == 1 ? "" : " (sweep group \(g + 1))"
+            guard source.layerCount == group.count else {
+                throw SAEError("train: the activations have \(source.layerCount) layers but the SAE group\(which) has \(group.count)")
+            }
+            for (i, (d, sae)) in zip(source.dims, group.saes).enumerated() where d != sae.dIn {
+                throw SAEError("train: layer \(group.layers[i]) activations have d = \(d) but its SAE\(which) has d_in = \(sae.dIn)")
+            }
+            for (i, sae) in group.saes.enumerated() where sae.config.normalization.transformsRows {
+                throw SAEError("train: the SAE of layer \(group.layers[i])\(which) normalizes its inputs (normalize_activations = \(sae.config.normalization.rawValue)); nsae evaluates such SAEs but does not train them")
+            }
+            guard group.stepsTrained == first.stepsTrained else {
+                throw SAEError("train: the sweep's groups have trained different numbers of steps (\(groups.map { String($0.stepsTrained) }.joined(separator: ", "))); a sweep trains them together")
+            }
         }
-        for (i, (d, sae)) in zip(source.dims, group.saes).enumerated() where d != sae.dIn {
-            throw SAEError("train: layer \(group.layers[i]) activations have d = \(d) but its SAE has d_in = \(sae.dIn)")
-        }
-        for (i, sae) in group.saes.enumerated() where sae.config.normalization.transformsRows {
-            throw SAEError("train: the SAE of layer \(group.layers[i]) normalizes its inputs (normalize_activations = \(sae.config.normalization.rawValue)); nsae evaluates such SAEs but does not train them")
-        }
-        let sharedPre = Scratch<Float>()   // [B, m] is the largest buffer; layers run one after another
-        let workspaces = group.saes.map { StepWorkspace(dIn: $0.dIn, dSAE: $0.dSAE, sharedPre: sharedPre) }
-        var window = group.saes.map { WindowStats(features: $0.dSAE) }
-        var written: [TrainingLogRow] = []
+        let sharedPre = Scratch<Float>()   // [B, m] is the largest buffer; SAEs run one after another
+        let workspaces = groups.map { $0.saes.map { StepWorkspace(dIn: $0.dIn, dSAE: $0.dSAE, sharedPre: sharedPre) } }
+        var windows = groups.map { $0.saes.map { WindowStats(features: $0.dSAE) } }
+        var written = groups.map { _ in [TrainingLogRow]() }
         let total = steps
         func flushLog() {
-            guard window[0].steps > 0 else { return }
-            for (i, sae) in group.saes.enumerated() {
-                let row = window[i].row(step: group.stepsTrained, layer: group.layers[i],
-                                        lr: Double(optimizer.learningRate(atStep: sae.optimizerSteps)))
-                written.append(row)
-                sae.featureDensity = window[i].fires.map { Float($0) / Float(max(window[i].tokens, 1)) }
-                group.log.rows.append(row)
-                window[i] = WindowStats(features: sae.dSAE)
+            for (g, group) in groups.enumerated() {
+                guard windows[g][0].steps > 0 else { continue }
+                for (i, sae) in group.saes.enumerated() {
+                    let row = windows[g][i].row(step: group.stepsTrained, layer: group.layers[i],
+                                                lr: Double(optimizer.learningRate(atStep: sae.optimizerSteps)))
+                    written[g].append(row)
+                    sae.featureDensity = windows[g][i].fires.map { Float($0) / Float(max(windows[g][i].tokens, 1)) }
+                    group.log.rows.append(row)
+                    windows[g][i] = WindowStats(features: sae.dSAE)
+                }
             }
         }
         func saveCheckpoint() throws {
-            if let path = checkpointPath { try Checkpoint.save(group, optimizer: optimizer, to: path) }
+            if let path = checkpointPath { try save(path) }
         }
         for done in 0..<total {
             if context.isCancelled {
@@ -109,39 +137,49 @@ public struct GroupTrainer: Sendable {
                 throw Cancelled()
             }
             let batch = try source.nextBatch(rows: batchSize)
-            guard batch.count == group.count else {
-                throw SAEError("train: the batch source returned \(batch.count) matrices for \(group.count) layers")
+            guard batch.count == first.count else {
+                throw SAEError("train: the batch source returned \(batch.count) matrices for \(first.count) layers")
             }
-            for (i, sae) in group.saes.enumerated() {
-                let x = batch[i]
-                guard x.rows == batchSize, x.cols == sae.dIn else {
-                    throw SAEError("train: layer \(group.layers[i]) batch is \(x.rows)x\(x.cols), expected \(batchSize)x\(sae.dIn)")
+            for (i, x) in batch.enumerated() {
+                guard x.rows == batchSize, x.cols == first.saes[i].dIn else {
+                    throw SAEError("train: layer \(first.layers[i]) batch is \(x.rows)x\(x.cols), expected \(batchSize)x\(first.saes[i].dIn)")
                 }
-                let terms: LossTerms
-                do {
-                    terms = try x.data.withUnsafeBufferPointer {
-                        try sae.trainStep(workspaces[i], x: $0.baseAddress!, rows: x.rows, optimizer: optimizer,
-                                          noiseStep: UInt64(sae.optimizerSteps))
+            }
+            for (g, group) in groups.enumerated() {
+                for (i, sae) in group.saes.enumerated() {
+                    let x = batch[i]
+                    let terms: LossTerms
+                    do {
+                        terms = try x.data.withUnsafeBufferPointer {
+                            try sae.trainStep(workspaces[g][i], x: $0.baseAddress!, rows: x.rows, optimizer: optimizer,
+                                              noiseStep: UInt64(sae.optimizerSteps))
+                        }
+                    } catch let e as SAEError {
+                        flushLog()
+                        let which = groups.count == 1 ? "" : "sweep group \(g + 1), "
+                        throw SAEError("train: step \(group.stepsTrained + 1), \(which)layer \(group.layers[i]): \(e.message)")
                     }
-                } catch let e as SAEError {
-                    flushLog()
-                    throw SAEError("train: step \(group.stepsTrained + 1), layer \(group.layers[i]): \(e.message)")
+                    windows[g][i].add(terms, workspaces[g][i])
                 }
-                window[i].add(terms, workspaces[i])
+                group.stepsTrained += 1
             }
-            group.stepsTrained += 1
+            let window = windows[0], workspaces0 = workspaces[0]
+            let spread = groups.count == 1 ? "" : {
+                let l0s = workspaces.map { $0[0].terms.l0 }
+                return String(format: "; L0 over the grid %.1f–%.1f", l0s.min()!, l0s.max()!)
+            }()
             context.report(ProgressUpdate(task: "train", done: done + 1, total: total, unit: "steps",
-                                          message: String(format: "loss %.4g, L0 %.1f (%.1f%% of features)", window[0].lastLoss, workspaces[0].terms.l0, 100 * workspaces[0].terms.l0 / Double(max(workspaces[0].dSAE, 1)))))
-            if group.stepsTrained % logEvery == 0 { flushLog() }
+                                          message: String(format: "loss %.4g, L0 %.1f (%.1f%% of features)", window[0].lastLoss, workspaces0[0].terms.l0, 100 * workspaces0[0].terms.l0 / Double(max(workspaces0[0].dSAE, 1))) + spread))
+            if first.stepsTrained % logEvery == 0 { flushLog() }
             // Not after the call's last step: a feature given a new direction is trained before anyone measures it.
-            if let every = resampleEvery, group.stepsTrained % every == 0, done + 1 < total {
-                try Resampling.resampleDead(group, source: source, batchSize: batchSize, windowTokens: every * batchSize)
+            if let every = resampleEvery, first.stepsTrained % every == 0, done + 1 < total {
+                try Resampling.resampleDead(groups, source: source, batchSize: batchSize, windowTokens: every * batchSize)
             }
-            if let _ = checkpointPath, checkpointEvery > 0, group.stepsTrained % checkpointEvery == 0 { try saveCheckpoint() }
+            if let _ = checkpointPath, checkpointEvery > 0, first.stepsTrained % checkpointEvery == 0 { try saveCheckpoint() }
         }
         flushLog()
         if total > 0 { try saveCheckpoint() }
-        return TrainingLog(rows: written)
+        return written.map { TrainingLog(rows: $0) }
     }
 }
 

@@ -9,18 +9,23 @@ import Foundation
 import Tensor
 
 public enum Resampling {
-    /// Resamples the dead features of every SAE of the group that supports it, on one batch from `source`.
-    /// Returns the number of features resampled per SAE.
+    /// Resamples the dead features of every SAE of the groups that supports it, on one batch from `source`
+    /// (drawn once for all groups, as a group trained alone would draw it). Returns the number of features
+    /// resampled per SAE, group by group.
     @discardableResult
-    static func resampleDead(_ group: SAEGroup, source: any BatchSource, batchSize: Int, windowTokens: Int) throws -> [Int] {
-        guard group.saes.contains(where: { $0.config.architecture.kind.resamplesDeadFeatures }) else { return group.saes.map { _ in 0 } }
+    static func resampleDead(_ groups: [SAEGroup], source: any BatchSource, batchSize: Int, windowTokens: Int) throws -> [[Int]] {
+        guard groups.contains(where: { $0.saes.contains(where: { $0.config.architecture.kind.resamplesDeadFeatures }) }) else {
+            return groups.map { $0.saes.map { _ in 0 } }
+        }
         let batch = try source.nextBatch(rows: batchSize)
-        return try zip(group.saes, batch).map { sae, x in
-            guard sae.config.architecture.kind.resamplesDeadFeatures, let since = sae.tokensSinceFired else { return 0 }
-            let dead = since.indices.filter { since[$0] >= windowTokens }
-            guard !dead.isEmpty else { return 0 }
-            try resample(sae, features: dead, on: x, step: UInt64(group.stepsTrained))
-            return dead.count
+        return try groups.map { group in
+            try zip(group.saes, batch).map { sae, x in
+                guard sae.config.architecture.kind.resamplesDeadFeatures, let since = sae.tokensSinceFired else { return 0 }
+                let dead = since.indices.filter { since[$0] >= windowTokens }
+                guard !dead.isEmpty else { return 0 }
+                try resample(sae, features: dead, on: x, step: UInt64(group.stepsTrained))
+                return dead.count
+            }
         }
     }
 

@@ -12,6 +12,7 @@ enum BatchTopKKind: SAEKind {
     static let options = TopKKind.options + [
         SAEKindOption("threshold_lr", .number, default: "0.01", "rate of the moving estimate of the inference threshold θ"),
     ]
+    static let sparsityControl = "k"
     static let decoderConstraint = DecoderConstraint.unitNorm
     static let saelensArchitecture = "jumprelu"
     /// Where the inference threshold lives (it is estimated, not trained by Adam).

@@ -17,6 +17,7 @@ enum JumpReLUKind: SAEKind {
         SAEKindOption("bandwidth", .number, default: "0.001", "width ε of the estimator's rectangle kernel"),
         SAEKindOption("threshold", .number, default: "0.001", "initial θ of every feature"),
     ]
+    static let sparsityControl = "l0_coefficient"
     static let decoderConstraint = DecoderConstraint.none
     static let saelensArchitecture = "jumprelu"
     static let extraParameters = [SAEExtraParameter("threshold") { Float($0.options["threshold"] ?? 0.001) }]

@@ -12,6 +12,7 @@ enum NSAEKind: SAEKind {
         SAEKindOption("noise", .word(NoiseMode.allCases.map(\.rawValue)), default: "train", "when NSAE noise is applied"),
         SAEKindOption("beta", .word(BetaMode.allCases.map(\.rawValue)), default: "batch", "NSAE normalization statistics"),
     ]
+    static let sparsityControl = "alpha"
     static let resamplesDeadFeatures = true
     static let hasDenseStep = true
     static let decoderConstraint = DecoderConstraint.none

@@ -6,6 +6,7 @@ enum ReLUKind: SAEKind {
     static let aliases = ["standard"]
     static let summary = "standard: c = ReLU(W_e(x − b_d) + b_e), unit-norm decoder rows, loss ‖x′ − x‖² + α‖c‖₁"
     static let options = [SAEKindOption("alpha", .number, default: "1e-3", "L1 coefficient α")]
+    static let sparsityControl = "alpha"
     static let resamplesDeadFeatures = true
     static let hasDenseStep = true
     static let decoderConstraint = DecoderConstraint.unitNorm

@@ -15,6 +15,7 @@ enum TopKKind: SAEKind {
         SAEKindOption("aux_coefficient", .number, default: "1", "weight of the AuxK loss"),
         SAEKindOption("dead_window", .integer, default: "4096000", "training tokens without firing after which a latent is dead"),
     ]
+    static let sparsityControl = "k"
     static let decoderConstraint = DecoderConstraint.unitNorm
     static let saelensArchitecture = "topk"
 

@@ -134,6 +134,7 @@ extension Engines {
     }
 
     static func fit(_ call: Call) throws -> Value {
+        if case .object(let o) = call.arguments[0], o is SweepObject { return try fitSweep(call) }
         let object = try call.object(0, as: SAEObject.self)
         let store = try call.object(1, as: StoreObject.self).store
         guard object.group.count >= 3 else {
@@ -148,6 +149,33 @@ extension Engines {
         return .table(Table(columns: ["sae", "slope", "intercept", "r", "p", "layers"], rows: [
             [.text(name), .number(line.slope), .number(line.intercept), .number(line.r), .number(line.p), .number(Double(line.n))],
         ]))
+    }
+
+    /// One fit of L0 against mean input norm per grid value, every group measured on the same tokens in one scan;
+    /// the figure draws each grid value's L0 across layers against the layers' mean norm.
+    static func fitSweep(_ call: Call) throws -> Value {
+        let object = try call.object(0, as: SweepObject.self)
+        let store = try call.object(1, as: StoreObject.self).store
+        let sweep = object.sweep
+        guard sweep.layers.count >= 3 else {
+            throw call.error(atArgument: 0, "a fit across layers needs at least 3 layers; this sweep's groups have \(sweep.layers.count)")
+        }
+        let groups = sweep.groups.indices.map { object.groupObject($0) }
+        let metrics = try evaluateTogether(groups, on: store, tokens: try positive(call, "tokens", default: 10_000), call: call, argument: 1)
+        object.lastEval = metrics
+        let name = argumentNames(call).first ?? "sweep"
+        var rows: [[Cell]] = [], series: [LineSeries] = []
+        for (g, perLayer) in metrics.enumerated() {
+            let line = try DictionaryAnalysis.l0VersusNorm(perLayer)
+            rows.append([.text(name), .number(decimal(Float(sweep.values[g]))), .number(line.slope), .number(line.intercept),
+                         .number(line.r), .number(line.p), .number(Double(line.n))])
+            let byNorm = perLayer.sorted { $0.meanInputNorm < $1.meanInputNorm }
+            series.append(LineSeries(label: "\(sweep.gridOption) \(formatGridValue(sweep.values[g])): slope \(formatTableNumber(line.slope)), r \(formatTableNumber(line.r))",
+                                     x: byNorm.map(\.meanInputNorm), y: byNorm.map(\.l0), pointLabels: byNorm.map { "layer \($0.layer)" }))
+        }
+        call.display(.figure(Figure(title: "\(name): L0 against mean input norm across layers, per \(sweep.gridOption)", xLabel: "mean ‖x‖",
+                                    yLabel: "L0", kind: .line(series: series))))
+        return .table(Table(columns: ["sae", sweep.gridOption, "slope", "intercept", "r", "p", "layers"], rows: rows))
     }
 
     static func recovery(_ call: Call) throws -> Value {

@@ -36,28 +36,31 @@ extension Engines {
         let metric: Double
     }
 
-    static func gridValueText(_ value: Double) -> String { formatNumber(decimal(Float(value))) }
+    static func gridValueText(_ value: Double) -> String { formatGridValue(value) }
 
-    /// The option that sets an architecture's sparsity (what a sweep varies), and a group's value of it.
+    /// A plain group's value of its architecture's sparsity control (what a sweep of its kind varies).
     static func sparsityControl(of group: SAEGroup) -> (name: String, value: Double) {
         let config = group.saes[0].config
-        let name = config.architecture.options.contains { $0.name == "alpha" } ? "alpha"
-            : config.architecture.options.first { $0.name == "k" || $0.name == "l0_coefficient" }?.name ?? "alpha"
-        let value = name == "alpha" ? Double(config.alpha) : config.options[name] ?? .nan
-        return (name, decimal(Float(value)))
+        let name = config.architecture.sparsityControl.name
+        let value = name == "alpha" ? config.alpha : Float(config.options[name] ?? .nan)
+        return (name, decimal(value))
     }
 
-    /// The curve for positional argument `index`: a plain SAE group is a curve of one point.
+    /// The curve for positional argument `index`: a sweep, or a plain SAE group as a curve of one point.
     static func frontierSeries(_ call: Call, _ index: Int) throws -> FrontierSeries {
         let name = argumentNames(call)[safe: index] ?? "?"
         guard case .object(let object) = call.arguments[index] else {
-            throw call.error(atArgument: index, "expected an sae group or a sweep here")
+            throw call.error(atArgument: index, "expected a sweep or an sae group here")
+        }
+        if let sweep = object as? SweepObject {
+            return FrontierSeries(name: name, gridOption: sweep.sweep.gridOption, values: sweep.sweep.values,
+                                  groups: sweep.sweep.groups.indices.map { sweep.groupObject($0) })
         }
         if let sae = object as? SAEObject {
             let control = sparsityControl(of: sae.group)
             return FrontierSeries(name: name, gridOption: control.name, values: [control.value], groups: [sae])
         }
-        throw call.error(atArgument: index, "expected an sae group or a sweep here, but `\(name)` is a \(object.typeName)")
+        throw call.error(atArgument: index, "expected a sweep or an sae group here, but `\(name)` is a \(object.typeName)")
     }
 
     static func frontierMetric(_ call: Call) throws -> FrontierMetric {

@@ -7,7 +7,27 @@ import Tensor
 // sae, train, eval, compare, splice: adapters over SAE (group, trainer, evaluator) and Activations (reader, splice).
 
 extension Engines {
-    static func makeSAE(_ call: Call) throws -> Value {
+    /// What `sae` and `sweep` read from a call: the store's hooks for the chosen layers, the expansion, and a
+    /// template config holding every architecture option given except `gridOption` (the one a sweep varies).
+    struct SAESpec {
+        let storeObject: StoreObject
+        let layers: [Int]
+        let hookIndices: [Int]
+        let expansion: Int
+        let architecture: SAEArchitecture
+        var template: SAEConfig
+        let scaled: Bool
+        let seed: Int
+
+        var store: ActivationStore { storeObject.store }
+        var dims: [Int] { hookIndices.map { store.hooks[$0].d } }
+        var layerMeanNorms: [Float] { hookIndices.map { Float(store.normStats[$0].mean) } }
+        var hookNames: [String] { hookIndices.map { store.hooks[$0].name } }
+    }
+
+    /// `copies` SAEs per layer are checked against the memory budget (a sweep's grid size), the error pointing at
+    /// `copiesOption` when there is more than one.
+    static func saeSpec(_ call: Call, gridOption: String? = nil, copies: Int = 1, copiesOption: String = "expansion") throws -> SAESpec {
         guard case .string(let kind) = call.arguments[0] else {
             throw call.error(atArgument: 0, "expected one of \(SAERegistry.names.joined(separator: ", "))")
         }
@@ -28,7 +48,10 @@ extension Engines {
         }
         let squaredWidths = hookIndices.reduce(0) { $0 + store.hooks[$1].d * store.hooks[$1].d }
         // Parameters, gradients and both Adam moments: 4 copies of W_enc and W_dec.
-        try checkMemory(call, option: "expansion", [squaredWidths, expansion, 8], bytesEach: 4, what: "the SAE group's weights, gradients and Adam state")
+        let what = copies == 1 ? "the SAE group's weights, gradients and Adam state"
+            : "the sweep's \(copies) SAE groups' weights, gradients and Adam state"
+        try checkMemory(call, option: copies == 1 ? "expansion" : copiesOption, [squaredWidths, expansion, 8, copies],
+                        bytesEach: 4, what: what)
         let architecture: SAEArchitecture
         do { architecture = try SAERegistry.architecture(named: kind) } catch {
             throw call.error(atArgument: 0, "\(error)")
@@ -38,7 +61,7 @@ extension Engines {
         var template = SAEConfig(architecture: architecture, dIn: 1, dSAE: 1, alpha: .nan, mse: mse, seed: UInt64(max(0, seed)),
                                  modelName: store.manifest.model)
         let own = Set(architecture.options.map(\.name))
-        for option in SAEVerbs.architectureOptions.map(\.name) where call.has(option) {
+        for option in SAEVerbs.architectureOptions.map(\.name) where call.has(option) && option != gridOption {
             guard own.contains(option) else {
                 throw call.error(atOption: option, "\(option)= is not an option of \(architecture.name); its options: \(architecture.options.map(\.name).joined(separator: ", "))")
             }
@@ -55,23 +78,36 @@ extension Engines {
         if scaled && architecture != .nsae {
             throw call.error(atOption: "init", "init=scaled is for nsae: the \(architecture.name) SAE keeps unit-norm decoder rows")
         }
-        let group = try SAEGroup.make(template: template, dims: hookIndices.map { store.hooks[$0].d }, expansion: expansion,
-                                      layerMeanNorms: hookIndices.map { Float(store.normStats[$0].mean) }, layers: layers,
-                                      hookNames: hookIndices.map { store.hooks[$0].name })
-        if scaled {
-            try group.scaleToInputNorms(hookIndices.map { Float(store.normStats[$0].mean) })
-            // b_dec starts at the data mean (over the first non-BOS rows), for the same reason: Adam would need
-            // thousands of steps to walk it there at the scale of a high-norm layer.
-            let rows = 0..<min(store.tokenCount, 16_384)
-            let keep = try store.bosMask(rows).enumerated().filter { !$0.element }.map(\.offset)
-            try group.initializeDecoderBiasFromMean(try hookIndices.map { hook in
-                let all = try store.matrix(hook: hook, rows: rows)
-                var sample = Matrix(rows: keep.count, cols: all.cols)
-                for (i, r) in keep.enumerated() { sample.setRow(i, all.row(r)) }
-                return sample
-            })
-        }
-        return .object(SAEObject(group: group, store: storeObject))
+        return SAESpec(storeObject: storeObject, layers: layers, hookIndices: hookIndices, expansion: expansion,
+                       architecture: architecture, template: template, scaled: scaled, seed: seed)
+    }
+
+    /// A fresh group from the spec's template (init=scaled applied).
+    static func makeGroup(_ spec: SAESpec, template: SAEConfig) throws -> SAEGroup {
+        let group = try SAEGroup.make(template: template, dims: spec.dims, expansion: spec.expansion,
+                                      layerMeanNorms: spec.layerMeanNorms, layers: spec.layers, hookNames: spec.hookNames)
+        if spec.scaled { try applyScaledInitialization(group, spec) }
+        return group
+    }
+
+    static func applyScaledInitialization(_ group: SAEGroup, _ spec: SAESpec) throws {
+        let store = spec.store, hookIndices = spec.hookIndices
+        try group.scaleToInputNorms(spec.layerMeanNorms)
+        // b_dec starts at the data mean (over the first non-BOS rows), for the same reason: Adam would need
+        // thousands of steps to walk it there at the scale of a high-norm layer.
+        let rows = 0..<min(store.tokenCount, 16_384)
+        let keep = try store.bosMask(rows).enumerated().filter { !$0.element }.map(\.offset)
+        try group.initializeDecoderBiasFromMean(try hookIndices.map { hook in
+            let all = try store.matrix(hook: hook, rows: rows)
+            var sample = Matrix(rows: keep.count, cols: all.cols)
+            for (i, r) in keep.enumerated() { sample.setRow(i, all.row(r)) }
+            return sample
+        })
+    }
+
+    static func makeSAE(_ call: Call) throws -> Value {
+        let spec = try saeSpec(call)
+        return .object(SAEObject(group: try makeGroup(spec, template: spec.template), store: spec.storeObject))
     }
 
     /// The store hook each SAE of the group reads: by hook name when the store has it, else by layer number.
@@ -90,13 +126,20 @@ extension Engines {
         }
     }
 
-    static func train(_ call: Call) throws -> Value {
-        let sae = try call.object(0, as: SAEObject.self)
-        let storeObject = try call.object(1, as: StoreObject.self)
-        let store = storeObject.store
+    /// What `train` reads from a call, for a group or a sweep (`saes`: every SAE the step will run).
+    struct TrainingRequest {
+        let batch: Int
+        let steps: Int
+        let lr: Double
+        let optimizer: AdamConfig
+        let logEvery: Int
+        let resampleEvery: Int?
+    }
+
+    static func trainingRequest(_ call: Call, saes: [SAE]) throws -> TrainingRequest {
         let batch = try positive(call, "batch", default: 4096)
         // The step's buffers: a batch of inputs and reconstructions, and pre-activations, codes and their gradient.
-        let rowFloats = sae.group.saes.reduce(0) { $0 + 2 * $1.dIn + 3 * $1.dSAE }
+        let rowFloats = saes.reduce(0) { $0 + 2 * $1.dIn + 3 * $1.dSAE }
         try checkMemory(call, option: "batch", [batch, rowFloats], bytesEach: 4, what: "a training batch of \(batch) rows")
         let steps: Int
         switch (call.integer("steps"), call.integer("tokens")) {
@@ -110,6 +153,17 @@ extension Engines {
         let optimizer = AdamConfig(lr: Float(lr), warmupSteps: call.integer("warmup") ?? 0)
         let logEvery = try positive(call, "log_every", default: 100)
         let resampleEvery = call.has("resample_every") ? try positive(call, "resample_every", default: 1) : nil
+        return TrainingRequest(batch: batch, steps: steps, lr: lr, optimizer: optimizer, logEvery: logEvery, resampleEvery: resampleEvery)
+    }
+
+    static func train(_ call: Call) throws -> Value {
+        if case .object(let o) = call.arguments[0], o is SweepObject { return try trainSweep(call) }
+        let sae = try call.object(0, as: SAEObject.self)
+        let storeObject = try call.object(1, as: StoreObject.self)
+        let store = storeObject.store
+        let request = try trainingRequest(call, saes: sae.group.saes)
+        let (batch, steps, lr, optimizer, logEvery, resampleEvery) = (request.batch, request.steps, request.lr, request.optimizer,
+                                                                      request.logEvery, request.resampleEvery)
         let hooks = try hookIndices(sae, store, call, argument: 1)
         // Keep one reader per (group, store) so a second `train` continues the shuffled stream.
         if sae.reader == nil || sae.reader!.store !== store || sae.reader!.hooks != hooks {
@@ -159,6 +213,7 @@ extension Engines {
     }
 
     static func eval(_ call: Call) throws -> Value {
+        if case .object(let o) = call.arguments[0], o is SweepObject { return try evalSweep(call) }
         let sae = try call.object(0, as: SAEObject.self)
         let store = try call.object(1, as: StoreObject.self).store
         if let t = call.integer("tokens"), t < 1 { throw call.error(atOption: "tokens", "tokens must be at least 1") }

@@ -60,6 +60,7 @@ extension Session {
         case .word(let choices), .pathOrWord(let choices), .hookName(let choices): return choices
         case .verbName: return verbNames
         case .object(let type): return boundNames.filter { value(named: $0)?.typeName == type }
+        case .objects(let types): return boundNames.filter { value(named: $0).map { types.contains($0.typeName) } ?? false }
         case .value, .number, .integer, .string, .layers, .numbers: return boundNames
         case .bool: return ["true", "false"]
         case .column: return []

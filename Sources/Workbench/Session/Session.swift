@@ -278,6 +278,14 @@ public final class Session: Interpreter {
                 throw LanguageError(at, "expected a \(type) \(what), but `\(name)` is a \(value.typeName)", kind: .runtime)
             }
             return value
+        case .objects(let types):
+            let expected = types.map { "a \($0)" }.joined(separator: " or ")
+            guard case .name(let name) = expression.value else { throw fail("the name of \(expected)") }
+            let value = try resolved()
+            guard types.contains(value.typeName) else {
+                throw LanguageError(at, "expected \(expected) \(what), but `\(name)` is a \(value.typeName)", kind: .runtime)
+            }
+            return value
         }
     }
 

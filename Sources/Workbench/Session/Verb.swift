@@ -20,6 +20,8 @@ public enum ParameterKind: Sendable, Equatable {
     case numbers
     /// A bound value of this type (model, corpus, store, sae, run).
     case object(String)
+    /// A bound value of one of these types (`train` takes an sae or a sweep).
+    case objects([String])
     /// Any value: a literal or a bound name.
     case value
     /// The name of a verb (`help VERB`).
@@ -41,6 +43,7 @@ public enum ParameterKind: Sendable, Equatable {
         case .layers: return "L|A..B|[L,…]"
         case .numbers: return "[N,…]"
         case .object(let type): return type.uppercased()
+        case .objects(let types): return types.map { $0.uppercased() }.joined(separator: "|")
         case .value: return "VALUE"
         case .verbName: return "VERB"
         case .column: return "COLUMN"

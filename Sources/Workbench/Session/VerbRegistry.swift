@@ -17,7 +17,7 @@ struct VerbRegistry {
 
     static func standard() -> VerbRegistry {
         var registry = VerbRegistry()
-        for verb in CoreVerbs.all + ModelVerbs.all + DataVerbs.all + SAEVerbs.all + AnalysisVerbs.all + FrontierVerbs.all + [PlotVerb.plot, ExportVerb.export] {
+        for verb in CoreVerbs.all + ModelVerbs.all + DataVerbs.all + SAEVerbs.all + SweepVerbs.all + AnalysisVerbs.all + FrontierVerbs.all + [PlotVerb.plot, ExportVerb.export] {
             registry.add(verb)
         }
         return registry

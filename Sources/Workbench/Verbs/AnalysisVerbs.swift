@@ -48,9 +48,10 @@ enum AnalysisVerbs {
     ) { call in try Engines.cosine(call) }
 
     static let fit = Verb(
-        "fit", summary: "slope, intercept, r, p of L0 against mean input norm across layers, and a scatter figure",
+        "fit", summary: "slope, intercept, r, p of L0 against mean input norm across layers, and a figure; for a sweep, one fit per grid value",
         usage: "fit SAE STORE", example: "fit norm acts",
-        positionals: [.required("SAE", .object("sae"), "the SAE group"), .required("STORE", .object("store"), "activations")],
+        positionals: [.required("SAE", .objects(["sae", "sweep"]), "the SAE group, or a sweep (a row per grid value)"),
+                      .required("STORE", .object("store"), "activations")],
         options: [.optional("tokens", .integer, default: "10k", "tokens per layer to measure L0 on")],
         unavailable: EngineStatus.training
     ) { call in try Engines.fit(call) }

@@ -22,7 +22,7 @@ enum FrontierVerbs {
         "frontier", summary: "L0 against a metric for each SAE of one or more sweeps, per layer: a table and one figure per layer (L0 on a log axis)",
         usage: "frontier S1 S2 … [metric=explained_variance|mse|ce_score|kl_score] [model=M corpus=C tokens=N] [layer=L]",
         example: "frontier relu_s nsae_s metric=ce_score model=gpt2 corpus=heldout tokens=8k",
-        positionals: [.required("SWEEP", .object("sae"), "sweeps, or SAE groups (one point each)")], variadic: true,
+        positionals: [.required("SWEEP", .objects(["sweep", "sae"]), "sweeps, or SAE groups (one point each)")], variadic: true,
         options: measuringOptions,
         unavailable: EngineStatus.training
     ) { call in try Engines.frontier(call) }
@@ -31,7 +31,7 @@ enum FrontierVerbs {
         "match", summary: "two sweeps compared at equal L0 per layer: metrics interpolated log-linearly in L0 at each grid point's L0 in the common range, and the nearest actual pair with its L0 ratio",
         usage: "match A B [layer=L] [metric=explained_variance|mse|ce_score|kl_score] [model=M corpus=C tokens=N]",
         example: "match relu_s nsae_s",
-        positionals: [.required("A", .object("sae"), "a sweep, or an SAE group"), .required("B", .object("sae"), "a sweep, or an SAE group")],
+        positionals: [.required("A", .objects(["sweep", "sae"]), "a sweep, or an SAE group"), .required("B", .objects(["sweep", "sae"]), "a sweep, or an SAE group")],
         options: measuringOptions,
         unavailable: EngineStatus.training
     ) { call in try Engines.match(call) }

@@ -57,10 +57,11 @@ enum SAEVerbs {
     }
 
     static let train = Verb(
-        "train", summary: "train an SAE group on a store; interruptible with Ctrl-C and resumable by running it again",
+        "train", summary: "train an SAE group or a sweep on a store; interruptible with Ctrl-C and resumable by running it again",
         usage: "train SAE STORE steps=N|tokens=N [batch=4096] [lr=1e-3] [warmup=0] [log_every=100] [resample_every=N] [checkpoint=\"PATH\"]",
         example: "train norm acts tokens=2M",
-        positionals: [.required("SAE", .object("sae"), "the SAE group"), .required("STORE", .object("store"), "training activations")],
+        positionals: [.required("SAE", .objects(["sae", "sweep"]), "the SAE group, or a sweep (all its SAEs take the same batches, each read once)"),
+                      .required("STORE", .object("store"), "training activations")],
         options: [
             .optional("steps", .integer, "number of optimizer steps (or give tokens=)"),
             .optional("tokens", .integer, "number of training tokens (or give steps=)"),
@@ -70,7 +71,7 @@ enum SAEVerbs {
             .optional("log_every", .integer, default: "100", "steps between log rows"),
             .optional("resample_every", .integer, default: "off",
                       "every N steps, resample the features that did not fire in those N steps (Anthropic's resampling; \(SAERegistry.architectures.filter(\.resamplesDeadFeatures).map(\.name).joined(separator: ", ")))"),
-            .optional("checkpoint", .string, "a folder to save the group to when training stops"),
+            .optional("checkpoint", .string, "a file to save the group or sweep, with its optimizer state, to when training stops"),
         ],
         unavailable: EngineStatus.training
     ) { call in try Engines.train(call) }
@@ -78,7 +79,8 @@ enum SAEVerbs {
     static let eval = Verb(
         "eval", summary: "per-layer metrics: l0, l1, mse, explained variance, suppression, dead fraction, alive",
         usage: "eval SAE STORE [tokens=N]", example: "eval norm acts tokens=100k",
-        positionals: [.required("SAE", .object("sae"), "the SAE group"), .required("STORE", .object("store"), "evaluation activations")],
+        positionals: [.required("SAE", .objects(["sae", "sweep"]), "the SAE group, or a sweep (a row per grid value and layer)"),
+                      .required("STORE", .object("store"), "evaluation activations")],
         options: [.optional("tokens", .integer, default: "whole store", "evaluate on at most this many tokens")],
         unavailable: EngineStatus.training
     ) { call in try Engines.eval(call) }
