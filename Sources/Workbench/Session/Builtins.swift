@@ -19,7 +19,7 @@ enum Builtins {
     /// A grid evenly spaced on a log axis, both ends included.
     static let geom = Builtin(
         name: "geom", usage: "geom(lo, hi, n)",
-        help: "n numbers from lo to hi (both included) evenly spaced on a log scale: lo·(hi/lo)^(i/(n−1)); 0 < lo < hi, 2 ≤ n ≤ 1000"
+        help: "n numbers from lo to hi (both included) evenly spaced on a log scale: lo·(hi/lo)^(i/(n−1)) to 15 significant digits; 0 < lo < hi, 2 ≤ n ≤ 1000"
     ) { arguments, positions, at in
         guard arguments.count == 3 else {
             throw LanguageError(at, "geom takes 3 arguments (lo, hi, n), found \(arguments.count)", kind: .runtime)
@@ -39,8 +39,11 @@ enum Builtins {
         }
         let ratio = hi / lo
         return .list((0..<n).map { i in
-            // pow rather than exp(log): exact where the points are (8·2^i for geom(8, 64, 4)).
-            .number(i == 0 ? lo : i == n - 1 ? hi : lo * pow(ratio, Double(i) / Double(n - 1)))
+            guard i > 0 && i < n - 1 else { return .number(i == 0 ? lo : hi) }
+            // To 15 significant digits, so a point the grid names exactly is that number (geom(8, 64, 4) gives 32,
+            // not 31.999999999999996; geom(1e-4, 1e-2, 3) gives 0.001): a change far below Float, which SAEs hold.
+            let v = lo * pow(ratio, Double(i) / Double(n - 1))
+            return .number(Double(String(format: "%.15g", v)) ?? v)
         })
     }
 }
