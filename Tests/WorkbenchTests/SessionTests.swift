@@ -114,7 +114,7 @@ final class SessionTests: XCTestCase {
         let session = Session()
         session.mustRun("n = 3")
         let wrongType = session.mustFail("train n n steps=1")
-        XCTAssertTrue(wrongType.message.contains("expected a sae here, but `n` is a number")
+        XCTAssertTrue(wrongType.message.contains("expected a sae or a sweep here, but `n` is a number")
                       || wrongType.message.contains("not yet available"), wrongType.message)
         let missing = session.mustFail("help train extra")
         XCTAssertTrue(missing.message.contains("takes 1 argument"), missing.message)

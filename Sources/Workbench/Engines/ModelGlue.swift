@@ -76,6 +76,15 @@ extension Engines {
     }
 
     static func loadSAE(_ path: String, call: Call) throws -> Value {
+        if SAELensIO.isSweepFolder(path) {
+            do {
+                let sweep = try SAELensIO.loadSweep(path)
+                let first = (path as NSString).appendingPathComponent(SAELensIO.sweepFolderName(sweep.architecture, option: sweep.gridOption, value: sweep.values[0]))
+                return .object(SweepObject(sweep: sweep, store: nil, modelKwargs: modelFromPretrainedKwargs(saeFolder: first)))
+            } catch {
+                throw call.error(atArgument: 1, "cannot load a sweep from `\(path)`: \(error)")
+            }
+        }
         do {
             return .object(SAEObject(group: try SAELensIO.load(path), store: nil, modelKwargs: modelFromPretrainedKwargs(saeFolder: path)))
         } catch {

@@ -38,6 +38,9 @@ extension Engines {
             guard case .number(let v) = item else {
                 throw call.error(atOption: grid, "\(grid) grid value \(i + 1) is \(describe(item)), not a number")
             }
+            if architecture.sparsityControl.value == .integer, exactInt(v) == nil {
+                throw call.error(atOption: grid, "\(grid) grid value \(i + 1) is \(formatNumber(v)), not a whole number: \(architecture.name)'s \(grid) takes whole numbers (geom(…) spaces reals: give a list such as [8, 16, 32], or a geom whose points are whole, such as geom(8, 64, 4))")
+            }
             return v
         }
         let spec = try saeSpec(call, gridOption: grid, copies: max(values.count, 1), copiesOption: grid)

@@ -71,6 +71,7 @@ final class SweepObject: SessionObject, SaveableObject {
     }
 
     func save(to path: String, call: Call) throws {
-        throw call.error(atArgument: 0, "saving a sweep is not in this build yet")
+        do { try SAELensIO.save(sweep, to: path) } catch { throw call.error(atArgument: 1, "\(error)") }
+        if let kwargs = modelFromPretrainedKwargs { try Engines.writeModelFromPretrainedKwargs(kwargs, under: path) }
     }
 }

@@ -2,7 +2,7 @@
 // It works on UTF-8 bytes (every character with meaning in the language is ASCII) and reports columns in Unicode
 // scalars so they match what a terminal shows for ordinary text.
 // Where a statement ends is decided here and only here: at a newline outside strings and lists. A string may span
-// lines, and newlines inside `[…]` are blanks, so what the parser accepts and what is_complete/the REPL wait for
+// lines, and newlines inside `[…]` and `(…)` are blanks, so what the parser accepts and what is_complete/the REPL wait for
 // are the same rule (input that stops inside a string, a list or after `\` is incomplete, not invalid).
 
 /// A position in source code: 1-based line and column (Unicode scalars), plus the UTF-8 byte offset.
@@ -21,6 +21,8 @@ enum TokenKind: Equatable {
     case comma
     case leftBracket
     case rightBracket
+    case leftParen
+    case rightParen
     case newline
     case end
 }
@@ -38,7 +40,7 @@ struct Lexer {
     /// The scalar column at `columnOffset` on the current line, so columns are counted incrementally.
     private var columnOffset = 0
     private var column = 1
-    /// How many `[` are open: newlines inside a list do not end the statement.
+    /// How many `[` and `(` are open: newlines inside a list or a call's arguments do not end the statement.
     private var openBrackets = 0
 
     init(_ source: String) { bytes = Array(source.utf8) }
@@ -121,6 +123,8 @@ struct Lexer {
         case UInt8(ascii: ","): return single(.comma)
         case UInt8(ascii: "["): openBrackets += 1; return single(.leftBracket)
         case UInt8(ascii: "]"): openBrackets = max(0, openBrackets - 1); return single(.rightBracket)
+        case UInt8(ascii: "("): openBrackets += 1; return single(.leftParen)
+        case UInt8(ascii: ")"): openBrackets = max(0, openBrackets - 1); return single(.rightParen)
         case Lexer.quote: return try lexString(start)
         case UInt8(ascii: "."):
             if peek(1) == UInt8(ascii: ".") { index += 2; return Token(kind: .dotDot, start: start) }

@@ -8,6 +8,8 @@ public indirect enum Expr: Sendable, Equatable {
     case name(String)
     case range(Int, Int)
     case list([Located<Expr>])
+    /// `name(argument, …)`: a built-in function (Session's `builtins`, e.g. `geom(1e-4, 1e-2, 5)`).
+    case call(Located<String>, [Located<Expr>])
 }
 
 public struct Located<T: Sendable & Equatable>: Sendable, Equatable {
@@ -94,7 +96,8 @@ public struct Parser {
 
     private func parseBody(_ cursor: inout TokenCursor) throws -> Statement.Body {
         let head = cursor.current!
-        if case .name(let word) = head.kind, !["true", "false"].contains(word) {
+        // `geom(…)` heading a statement is a value (a call), not a verb with arguments.
+        if case .name(let word) = head.kind, !["true", "false"].contains(word), cursor.peek(1)?.kind != .leftParen {
             let isSingle = cursor.index + 1 == cursor.tokens.count
             if !isSingle || isVerb(word) {
                 cursor.index += 1
@@ -170,6 +173,7 @@ public struct Parser {
         case .name(let name):
             if name == "true" { return Located(value: .bool(true), position: token.start) }
             if name == "false" { return Located(value: .bool(false), position: token.start) }
+            if cursor.current?.kind == .leftParen { return try parseCall(Located(value: name, position: token.start), &cursor) }
             return Located(value: .name(name), position: token.start)
         case .leftBracket:
             cursor.depth += 1
@@ -199,6 +203,35 @@ public struct Parser {
             throw LanguageError(token.start, "expected a value (a number, a string, a list, a range or a name), found \(describe(token.kind))")
         }
     }
+
+    /// `name(a, b, …)` with the cursor at `(`: the arguments are expressions, as list items are.
+    private func parseCall(_ name: Located<String>, _ cursor: inout TokenCursor) throws -> Located<Expr> {
+        let open = cursor.current!
+        cursor.index += 1
+        cursor.depth += 1
+        defer { cursor.depth -= 1 }
+        guard cursor.depth <= Self.maximumNesting else {
+            throw LanguageError(open.start, "lists and calls nest more than \(Self.maximumNesting) deep here")
+        }
+        var arguments: [Located<Expr>] = []
+        if cursor.current?.kind == .rightParen {
+            cursor.index += 1
+            return Located(value: .call(name, arguments), position: name.position)
+        }
+        while true {
+            arguments.append(try parseExpression(&cursor))
+            guard let separator = cursor.current else {
+                throw LanguageError(cursor.endPosition, "expected `,` or `)` to continue the arguments of `\(name.value)(` opened at line \(open.start.line), column \(open.start.column)",
+                                    kind: cursor.insideOpenList ? .incomplete : .syntax)
+            }
+            cursor.index += 1
+            if separator.kind == .rightParen { break }
+            guard separator.kind == .comma else {
+                throw LanguageError(separator.start, "expected `,` or `)` in the arguments of `\(name.value)(`, found \(describe(separator.kind))")
+            }
+        }
+        return Located(value: .call(name, arguments), position: name.position)
+    }
 }
 
 private struct TokenCursor {
@@ -207,9 +240,9 @@ private struct TokenCursor {
     var endPosition: SourcePosition
     /// Whether the statement ends because the input does (not at a newline).
     var endsInput: Bool
-    /// How many lists enclose the current token.
+    /// How many lists and calls enclose the current token.
     var depth = 0
-    /// The input stops inside a list: more lines may close it (the lexer reads newlines in a list as blanks).
+    /// The input stops inside a list or a call: more lines may close it (the lexer reads newlines in a list as blanks).
     var insideOpenList: Bool { depth > 0 && atEnd && endsInput }
     var current: Token? { index < tokens.count ? tokens[index] : nil }
     var atEnd: Bool { index >= tokens.count }
@@ -226,6 +259,8 @@ func describe(_ kind: TokenKind) -> String {
     case .comma: return "`,`"
     case .leftBracket: return "`[`"
     case .rightBracket: return "`]`"
+    case .leftParen: return "`(`"
+    case .rightParen: return "`)`"
     case .newline: return "the end of the line"
     case .end: return "the end of the input"
     }

@@ -4,7 +4,8 @@ public enum HelpText {
     static let notYet = " (not yet available)"
 
     static func overview(_ registry: VerbRegistry) -> Table {
-        Table(title: "verbs (`help VERB` for usage, options and an example)", columns: ["verb", "summary"],
+        Table(title: "verbs (`help VERB` for usage, options and an example); functions, usable wherever a value goes: " +
+                     Builtins.all.map { "\($0.usage): \($0.help)" }.joined(separator: "; "), columns: ["verb", "summary"],
               rows: registry.visible.map { [.text($0.name), .text(($0.unavailableReason == nil ? "" : "(not yet available) ") + $0.summary)] })
     }
 
@@ -69,6 +70,8 @@ public enum HelpText {
             }
             out += "Example:\n\n```\n\(verb.example)\n```\n"
         }
+        out += "\n## Functions\n\nUsable wherever a value goes (`alpha=geom(1e-4, 1e-2, 5)`).\n\n| function | value |\n|---|---|\n"
+        for f in Builtins.all { out += "| `\(f.usage)` | \(markdownCell(f.help)) |\n" }
         return out
     }
 

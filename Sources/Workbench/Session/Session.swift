@@ -297,6 +297,12 @@ public final class Session: Interpreter {
         case .bool(let b): return .bool(b)
         case .range(let lo, let hi): return .range(lo, hi)
         case .list(let items): return .list(try items.map(literalValue))
+        case .call(let name, let arguments):
+            guard let builtin = Builtins.named(name.value) else {
+                let names = Builtins.all.map(\.name)
+                throw LanguageError(name.position, "unknown function `\(name.value)`\(didYouMean(name.value, names)); the functions are \(Builtins.all.map(\.usage).joined(separator: ", "))", kind: .runtime)
+            }
+            return try builtin.evaluate(try arguments.map(literalValue), arguments.map(\.position), name.position)
         case .name(let name):
             if let value = bindings[name] { return value }
             var hint = didYouMean(name, bindingOrder)
@@ -320,5 +326,6 @@ func describe(_ expression: Expr) -> String {
     case .name(let n): return "the name `\(n)`"
     case .range(let lo, let hi): return "the range \(lo)..\(hi)"
     case .list(let items): return "a list of \(items.count)"
+    case .call(let name, _): return "a call of \(name.value)(…)"
     }
 }

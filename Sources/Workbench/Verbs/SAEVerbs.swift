@@ -106,7 +106,7 @@ enum SAEVerbs {
     ) { call in try Engines.compare(call) }
 
     static let save = Verb(
-        "save", summary: "save an SAE group (SAELens folders), a table (.csv or .json) or a figure (.svg)",
+        "save", summary: "save an SAE group (SAELens folders), a sweep (a folder per grid value of SAELens folders, and sweep.json; `load sae` reads it back), a table (.csv or .json) or a figure (.svg)",
         usage: "save VALUE \"PATH\"", example: "save norm \"saes/nsae-gpt2-mlp\"",
         positionals: [.required("VALUE", .value, "what to save"), .required("PATH", .string, "where")]
     ) { call in try Saving.save(call) }
