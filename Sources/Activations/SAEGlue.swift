@@ -7,13 +7,10 @@ import GPT2
 extension ShuffledBatchReader: BatchSource {}
 
 extension SpliceTarget {
-    /// One target per SAE of `group`: each SAE's hook is its config's `hookName`, else `blocks.L.<defaultKind>`
-    /// with L its layer (e.g. defaultKind "hook_mlp_out"). Each counts its active features per row (the L0 of
-    /// the codes its reconstruction decodes).
-    public static func targets(for group: SAEGroup, defaultKind: String = "hook_mlp_out") -> [SpliceTarget] {
-        group.saes.enumerated().map { i, sae in
-            target(for: sae, hook: sae.config.hookName ?? "blocks.\(group.layers[i]).\(defaultKind)")
-        }
+    /// The hook an SAE of a group splices into: its config's `hookName`, else `blocks.L.<defaultKind>` with L its
+    /// layer (e.g. defaultKind "hook_mlp_out").
+    public static func hook(of sae: SAE, layer: Int, defaultKind: String = "hook_mlp_out") -> String {
+        sae.config.hookName ?? "blocks.\(layer).\(defaultKind)"
     }
 
     /// The target splicing `sae`'s reconstruction into `hook`: decode(encode(x)), as `SAE.reconstruct`, with the

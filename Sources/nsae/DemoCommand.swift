@@ -44,8 +44,9 @@ struct DemoCommand: ParsableCommand {
             lines.append("          sparsity, reconstruction, recovery of the known features, and the L0-vs-norm fit")
         }
         if gpt2 {
-            lines.append("  part 2  the built-in GPT-2 on the Python 3.11 docs: harvest MLP outputs, train both on every")
-            lines.append("          layer, splice them back into the model (CE, KL), feature cards")
+            lines.append("  part 2  the built-in GPT-2 on the Python 3.11 docs: harvest MLP outputs, train a sweep of three")
+            lines.append("          L1 coefficients of each on every layer, splice them back into the model (CE, KL), compare")
+            lines.append("          their frontiers at matched L0, feature cards")
         }
         lines.append("")
         if quick {
@@ -97,6 +98,7 @@ struct DemoCommand: ParsableCommand {
             settings.append(("gpt2_sizes", .object([
                 ("tokens", .number(Double(lmSize.tokens))), ("steps", .number(Double(lmSize.steps))),
                 ("batch", .number(Double(lmSize.batch))), ("splice_tokens", .number(Double(lmSize.spliceTokens))),
+                ("frontier_tokens", .number(Double(lmSize.frontierTokens))),
                 ("pairs", .number(Double(lmSize.pairs))), ("corpus", .string(corpus))])))
         }
         if let skipped { settings.append(("gpt2_skipped", .string(skipped))) }

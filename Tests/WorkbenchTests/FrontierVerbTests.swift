@@ -163,6 +163,39 @@ final class FrontierVerbTests: XCTestCase {
         for l0 in numbers(ce, "l0") { XCTAssertTrue(l0 > 0 && l0 <= 64, "\(l0)") }
     }
 
+    /// A splice already measured for an SAE at its current step (by frontier, match or splice) is reused; training
+    /// the SAE further makes it measure again.
+    func testSpliceResultsAreReusedOnlyForTheSameSAEAtTheSameStep() throws {
+        let tmp = Fixtures.temporaryDirectory("splice-cache")
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        let documents = (0..<40).map { "Document \($0): the quick brown fox jumps over the lazy dog while sparse autoencoders watch." }
+        try documents.joined(separator: "\n\n").write(to: tmp.appendingPathComponent("corpus.txt"), atomically: true, encoding: .utf8)
+        let session = Session()
+        session.mustRun("""
+        gpt2 = load gpt2 "\(Fixtures.data.path)/gpt2-tiny"
+        web = load text "\(tmp.path)/corpus.txt"
+        acts = harvest gpt2 web hook=mlp_out layers=0..1 tokens=256 context=32 out="\(tmp.path)/acts" batch=4
+        s = sweep relu acts expansion=2 alpha=[1e-3, 1e-1] seed=1
+        train s acts steps=4 batch=64
+        g = pick s alpha=0.1
+        """)
+        func splices(_ code: String) throws -> (table: (columns: [String], rows: [[Any]]), measured: Bool) {
+            let sink = RecordingSink()
+            session.mustRun("t = " + code, sink: sink)
+            return (try table(session, "t"), sink.progressUpdates.contains { $0.task == "splice" })
+        }
+        let frontier = try splices("frontier s metric=ce_score model=gpt2 corpus=web tokens=96 context=32")
+        XCTAssertTrue(frontier.measured)
+        let reused = try splices("splice g gpt2 web tokens=96 context=32")
+        XCTAssertFalse(reused.measured, "the frontier already spliced g's SAEs over these windows")
+        XCTAssertEqual(numbers(reused.table, "score"), Array(numbers(frontier.table, "ce_score")[2..<4]))
+        XCTAssertTrue(try splices("splice g gpt2 web tokens=64 context=32").measured, "other windows are measured")
+        session.mustRun("train g acts steps=1 batch=64")
+        let retrained = try splices("splice g gpt2 web tokens=96 context=32")
+        XCTAssertTrue(retrained.measured, "a further step changes the SAE: measured again")
+        XCTAssertNotEqual(numbers(retrained.table, "score"), numbers(reused.table, "score"))
+    }
+
     func testFitOfASweepIsTheFitOfEachGroup() throws {
         let tmp = Fixtures.temporaryDirectory("fit-sweep")
         defer { try? FileManager.default.removeItem(at: tmp) }
@@ -182,6 +215,23 @@ final class FrontierVerbTests: XCTestCase {
         }
         XCTAssertNotEqual(numbers(fs, "slope")[0], numbers(fs, "slope")[2])
         XCTAssertEqual(sink.displays.compactMap { $0.data["image/svg+xml"] }.count, 1)
+    }
+
+    /// `pick` hands out a grid point's group itself: its eval is the sweep's rows for that value.
+    func testPickGivesTheSweepsGroupAtAGridValue() throws {
+        let tmp = Fixtures.temporaryDirectory("pick")
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        let session = trainedSweeps(tmp)
+        session.mustRun("mid = pick n alpha=0.03")
+        let picked = try table(session, "eval mid toy")
+        let all = try table(session, "eval n toy")
+        let rows = all.rows.filter { ($0[0] as? Double) == 0.03 }
+        XCTAssertEqual(rows.count, 3)
+        XCTAssertEqual(picked.rows.map { $0[2] as? Double }, rows.map { $0[3] as? Double }, "the same L0 per layer")
+        XCTAssertNotEqual(all.rows.filter { ($0[0] as? Double) == 0.3 }.map { $0[3] as? Double }, rows.map { $0[3] as? Double })
+        XCTAssertTrue(session.mustFail("pick n alpha=0.5").message.contains("alpha=0.5 is not in the sweep's grid [0.003, 0.03, 0.3]"))
+        XCTAssertTrue(session.mustFail("pick n k=3").message.contains("`n` varies alpha, not k"))
+        XCTAssertTrue(session.mustFail("pick n").message.contains("give the grid value: pick n alpha=VALUE"))
     }
 
     func testRefusalsNameTheProblem() throws {

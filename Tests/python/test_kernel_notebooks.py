@@ -26,7 +26,8 @@ def gpt2_parameters(shared_data):
     if not (PYTHON_DOCS / "library").is_dir():
         pytest.skip(f"the GPT-2 notebook's corpus {PYTHON_DOCS} is not installed: apt-get install -y python3.11-doc")
     return (f'gpt2 = load gpt2 builtin\ndocs = load text "{PYTHON_DOCS}/library"\n'
-            f'heldout = load text "{PYTHON_DOCS}/tutorial"\ntokens = 4k\nsteps = 15\nbatch = 64\nsplice_tokens = 256')
+            f'heldout = load text "{PYTHON_DOCS}/tutorial"\ntokens = 4k\nsteps = 15\nbatch = 64\nsplice_tokens = 256\n'
+            f'frontier_tokens = 1k')
 
 
 # notebook → (its parameters cell for CI, tags of cells that cannot run on the test fixtures)
@@ -40,6 +41,27 @@ def binds_only(source):
     """True when the cell's last statement binds a name, so the cell has no result to show."""
     lines = [l for l in source.splitlines() if l.strip() and not l.strip().startswith("#")]
     return not lines or re.match(r"^\s*[A-Za-z_][A-Za-z0-9_]*\s*=(?!=)", lines[-1]) is not None
+
+
+def check_frontier_cells(nb):
+    """The GPT-2 notebook compares the sweeps' frontiers: each `frontier` cell shows one figure per layer (L0 on a
+    log axis, a labelled curve per sweep) and a table of every SAE; each `match` cell a table of rows per layer."""
+    frontiers = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("frontier ")]
+    matches = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("match ")]
+    assert len(frontiers) == 2 and len(matches) == 2
+    for cell in frontiers:
+        figures = [o for o in cell.outputs if "image/svg+xml" in o.get("data", {})]
+        assert len(figures) == 4, "one figure per layer of the built-in model"
+        assert all("L0 (log scale)" in f.data["image/svg+xml"] for f in figures)
+        (result,) = [o for o in cell.outputs if o.output_type == "execute_result"]
+        text = result.data["text/plain"]
+        assert "relu_s" in text and "nsae_s" in text and "alpha" in text, text
+        assert len([l for l in text.splitlines() if l.startswith(("relu_s", "nsae_s"))]) == 24, "2 sweeps × 3 alphas × 4 layers"
+    for cell in matches:
+        (result,) = [o for o in cell.outputs if o.output_type == "execute_result"]
+        text = result.data["text/plain"]
+        assert "a = relu_s, b = nsae_s" in text, text
+        assert text.count("nearest pair:") == 4, "a nearest pair per layer"
 
 
 def test_every_notebook_has_a_ci_run():
@@ -79,6 +101,8 @@ def test_notebook_runs_without_errors(name, shared_data, tmp_path):
             mimes |= set(output.get("data", {}))
     assert "image/svg+xml" in mimes, "no figure in the notebook"
     assert "text/html" in mimes and "text/plain" in mimes
+    if name == "gpt2-study.ipynb":
+        check_frontier_cells(nb)
     train_cells = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("train ")]
     assert len(train_cells) == 2, "each notebook trains a base and a normalized group"
     for cell in train_cells:

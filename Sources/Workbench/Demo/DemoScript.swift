@@ -26,11 +26,15 @@ public enum DemoScript {
         public var spliceTokens: Int
         public var pairs: Int
         public var cardContexts: Int
+        /// Store tokens the explained-variance frontier and match measure on.
+        public var frontierTokens: Int
 
-        public static let full = LanguageModelSize(tokens: 409_600, steps: 600, batch: 2_048, spliceTokens: 8_192,
-                                                   pairs: 100_000, cardContexts: 8)
-        public static let quick = LanguageModelSize(tokens: 40_960, steps: 150, batch: 1_024, spliceTokens: 2_048,
-                                                    pairs: 20_000, cardContexts: 5)
+        /// Six SAE groups (two sweeps of three) train here where two did before: one epoch of the store each at
+        /// batch 1024 keeps the whole demo under 8 minutes on 2 quiet cores.
+        public static let full = LanguageModelSize(tokens: 409_600, steps: 400, batch: 1_024, spliceTokens: 4_096,
+                                                   pairs: 100_000, cardContexts: 8, frontierTokens: 50_000)
+        public static let quick = LanguageModelSize(tokens: 40_960, steps: 80, batch: 1_024, spliceTokens: 2_048,
+                                                    pairs: 20_000, cardContexts: 5, frontierTokens: 10_000)
     }
 
     /// The script with its sizes and output folder filled in. `## ` comments title the report's sections.
@@ -91,7 +95,9 @@ public enum DemoScript {
         # 128, the real GPT-2 tokenizer, trained on the Python 3.11 documentation; see models/builtin-gpt2/README.md).
         # The MLP outputs of its 4 layers are harvested over the library reference; a ReLU SAE group and an NSAE
         # group are trained on the same tokens, compared, and spliced back into the model on the tutorial, text the
-        # SAEs have not seen. Feature cards show what single features respond to.
+        # SAEs have not seen. Each is the middle of a sweep of three L1 coefficients, whose frontiers (L0 against
+        # explained variance and CE score) compare the two kinds at matched L0. Feature cards show what single
+        # features respond to.
         gpt2 = load gpt2 builtin
         docs = load text \(quoteString(corpus + "/library"))
         tutorial = load text \(quoteString(corpus + "/tutorial"))
@@ -100,16 +106,26 @@ public enum DemoScript {
         mlp = harvest gpt2 docs hook=mlp_out tokens=\(size.tokens) context=128 out=\(quoteString(out + "/mlp")) overwrite=true
         stats mlp
 
-        ## Built-in GPT-2: two SAE groups, one SAE per layer, trained on the same batches
-        mlp_base = sae relu mlp expansion=8 alpha=\(reluAlpha) seed=1
-        mlp_norm = sae nsae mlp expansion=8 alpha=\(nsaeAlpha) sigma=1 seed=1
-        train mlp_base mlp steps=\(size.steps) batch=\(size.batch) lr=3e-3 log_every=\(max(1, size.steps / 10))
-        train mlp_norm mlp steps=\(size.steps) batch=\(size.batch) lr=3e-3 log_every=\(max(1, size.steps / 10))
+        ## Built-in GPT-2: a sweep of three L1 coefficients per kind, one SAE per layer and coefficient, all on the same batches
+        mlp_relu = sweep relu mlp expansion=8 alpha=[\(reluGrid.joined(separator: ", "))] seed=1
+        mlp_nsae = sweep nsae mlp expansion=8 alpha=[\(nsaeGrid.joined(separator: ", "))] sigma=1 seed=1
+        train mlp_relu mlp steps=\(size.steps) batch=\(size.batch) lr=3e-3 log_every=\(max(1, size.steps / 10))
+        train mlp_nsae mlp steps=\(size.steps) batch=\(size.batch) lr=3e-3 log_every=\(max(1, size.steps / 10))
+        mlp_base = pick mlp_relu alpha=\(reluAlpha)
+        mlp_norm = pick mlp_nsae alpha=\(nsaeAlpha)
 
         ## Built-in GPT-2: sparsity and reconstruction per layer
         mlp_cmp = compare mlp_base mlp_norm
         mlp_cmp
         plot mlp_cmp x="layer" y="l0" by="sae" kind=line
+
+        ## Built-in GPT-2: sparsity–fidelity frontiers, L0 against explained variance and CE score
+        frontier mlp_relu mlp_nsae tokens=\(size.frontierTokens)
+        frontier mlp_relu mlp_nsae metric=ce_score model=gpt2 corpus=tutorial tokens=\(size.spliceTokens)
+
+        ## Built-in GPT-2: NSAE against ReLU at matched L0 (interpolated log-linearly between grid points)
+        match mlp_relu mlp_nsae tokens=\(size.frontierTokens)
+        match mlp_relu mlp_nsae metric=ce_score model=gpt2 corpus=tutorial tokens=\(size.spliceTokens)
 
         ## Built-in GPT-2: the reconstructions spliced into the model, on held-out text (CE and KL)
         splice mlp_base gpt2 tutorial tokens=\(size.spliceTokens)
@@ -118,6 +134,8 @@ public enum DemoScript {
         ## Built-in GPT-2: L0 against mean input norm across layers
         fit mlp_base mlp
         fit mlp_norm mlp
+        fit mlp_relu mlp
+        fit mlp_nsae mlp
 
         ## Built-in GPT-2: the dictionaries
         norms mlp_norm
@@ -135,6 +153,10 @@ public enum DemoScript {
 
     static let reluAlpha = "1"
     static let nsaeAlpha = "0.003"
+    /// Each kind's grid: its single-group coefficient and a factor of 3 either way (seeds=same: the middle group is
+    /// the one a lone `sae` of that coefficient trains to, bit for bit).
+    static let reluGrid = ["0.3", reluAlpha, "3"]
+    static let nsaeGrid = ["0.001", nsaeAlpha, "0.01"]
     /// NSAE features shown as cards, and a ReLU feature shown by its top contexts: chosen once by reading the
     /// full-size run's top contexts of features with densities between 0.3% and 3% (training is seeded, so the same
     /// ids come back): a reST role name after its colon (`:func:`, `:envvar:`), the `::` that ends a paragraph

@@ -9,6 +9,9 @@ import Tensor
 final class ModelObject: SessionObject {
     let model: GPT2Model
     let path: String
+    /// Splice results already measured with this model (`splice`, `frontier`, `match`), reused while the SAE, its
+    /// training steps, the corpus and the sizes are the same.
+    let spliceCache = SpliceCache()
     init(model: GPT2Model, path: String) { self.model = model; self.path = path }
 
     var typeName: String { "model" }

@@ -172,7 +172,7 @@ extension Engines {
         }
         let firstStore = series.lazy.flatMap(\.groups).compactMap(\.store).first
         let windows = try spliceWindows(call, model: model, corpus: corpus, store: firstStore)
-        var targets: [SpliceTarget] = []
+        var targets: [(sae: SAE, hook: String)] = []
         var owners: [(series: Int, group: Int, layer: Int)] = []
         for (s, curve) in series.enumerated() {
             for (g, object) in curve.groups.enumerated() {
@@ -181,18 +181,38 @@ extension Engines {
                 if g == 0 { try checkProcessing(object, against: model.model.processing, what: "the model", call: call) }
                 for (i, sae) in object.group.saes.enumerated() where layers.contains(object.group.layers[i]) {
                     let layer = object.group.layers[i]
-                    targets.append(SpliceTarget.target(for: sae, hook: sae.config.hookName ?? HookPoint.name(layer: layer, kind: .mlpOut)))
+                    targets.append((sae, SpliceTarget.hook(of: sae, layer: layer)))
                     owners.append((s, g, layer))
                 }
             }
         }
-        let context = call.work("splice")
-        defer { call.finish(context) }
-        let results = try SpliceEvaluator.evaluate(model: model.model, targets: targets, windows: windows, context: context)
+        let results = try spliceResults(call, model: model, corpus: corpus, windows: windows, targets: targets)
         return zip(owners, results).map { owner, r in
             FrontierMeasurement(series: owner.series, group: owner.group, layer: owner.layer, l0: r.l0 ?? .nan,
                                 metric: metric == .ceScore ? r.score : r.klScore)
         }
+    }
+
+    /// Each target's splice result: from the model's cache when this SAE, at its current training step, was already
+    /// spliced at this hook over the same windows; the others in one evaluation (one clean forward per batch for all).
+    static func spliceResults(_ call: Call, model: ModelObject, corpus: CorpusObject, windows: [TokenWindow],
+                              targets: [(sae: SAE, hook: String)]) throws -> [SpliceResult] {
+        let setting = SpliceCache.Setting(corpus: ObjectIdentifier(corpus), windows: windows.count,
+                                          context: windows[0].tokens.count, firstTokens: windows[0].tokens)
+        var results = targets.map { model.spliceCache.result(for: $0.sae, hook: $0.hook, setting: setting) }
+        let missing = results.indices.filter { results[$0] == nil }
+        if !missing.isEmpty {
+            let context = call.work("splice")
+            defer { call.finish(context) }
+            let fresh = try SpliceEvaluator.evaluate(model: model.model, targets: missing.map {
+                SpliceTarget.target(for: targets[$0].sae, hook: targets[$0].hook)
+            }, windows: windows, context: context)
+            for (i, r) in zip(missing, fresh) {
+                results[i] = r
+                model.spliceCache.store(r, for: targets[i].sae, hook: targets[i].hook, setting: setting)
+            }
+        }
+        return results.map { $0! }
     }
 
     /// The corpus's context windows for a splice: context= (default: the store's context, else 128), at most
@@ -257,6 +277,26 @@ extension Engines {
         return .table(Table(columns: ["sweep", gridColumn, "layer", "l0", metric.rawValue], rows: rows))
     }
 
+    // MARK: pick
+
+    static func pick(_ call: Call) throws -> Value {
+        let object = try call.object(0, as: SweepObject.self)
+        let sweep = object.sweep
+        let grid = sweep.gridOption
+        let values = sweep.values.map(formatGridValue).joined(separator: ", ")
+        for other in SweepVerbs.gridOptions where other != grid && call.has(other) {
+            throw call.error(atOption: other, "`\(argumentNames(call).first ?? "sweep")` varies \(grid), not \(other); its grid: \(grid)=[\(values)]")
+        }
+        guard let value = call.number(grid) else {
+            throw call.error("give the grid value: pick \(argumentNames(call).first ?? "SWEEP") \(grid)=VALUE, one of \(values)")
+        }
+        // Grid values are compared as the SAEs hold them (Float), as the sweep does.
+        guard let g = sweep.values.firstIndex(where: { Float($0) == Float(value) }) else {
+            throw call.error(atOption: grid, "\(grid)=\(formatNumber(value)) is not in the sweep's grid [\(values)]")
+        }
+        return .object(object.groupObject(g))
+    }
+
     // MARK: match
 
     static func match(_ call: Call) throws -> Value {
@@ -315,4 +355,36 @@ extension Engines {
 
 extension Array {
     subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
+}
+
+/// Splice results by SAE and setting. An entry holds its SAE weakly and the SAE's optimizer step when measured, so
+/// it is used only for that very SAE object at that step (training changes the step; a freed SAE never matches).
+final class SpliceCache: @unchecked Sendable {
+    // @unchecked Sendable: used from the session's one command thread.
+    struct Setting: Equatable {
+        let corpus: ObjectIdentifier
+        let windows: Int
+        let context: Int
+        /// The first window's tokens: the same corpus object read again yields the same windows.
+        let firstTokens: [Int32]
+    }
+
+    private struct Entry {
+        weak var sae: SAE?
+        let steps: Int
+        let hook: String
+        let setting: Setting
+        let result: SpliceResult
+    }
+
+    private var entries: [Entry] = []
+
+    func result(for sae: SAE, hook: String, setting: Setting) -> SpliceResult? {
+        entries.first { $0.sae === sae && $0.steps == sae.optimizerSteps && $0.hook == hook && $0.setting == setting }?.result
+    }
+
+    func store(_ result: SpliceResult, for sae: SAE, hook: String, setting: Setting) {
+        entries.removeAll { $0.sae == nil || ($0.sae === sae && $0.hook == hook && $0.setting == setting) }
+        entries.append(Entry(sae: sae, steps: sae.optimizerSteps, hook: hook, setting: setting, result: result))
+    }
 }

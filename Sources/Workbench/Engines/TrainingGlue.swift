@@ -251,10 +251,9 @@ extension Engines {
         let all = try spliceWindows(call, model: model, corpus: corpus, store: sae.store, corpusArgument: 2)
         try checkSpliceWidths(sae, model: model, contextLength: all[0].tokens.count, call: call, argument: 0)
         try checkProcessing(sae, against: model.model.processing, what: "the model", call: call)
-        let context = call.work("splice")
-        defer { call.finish(context) }
-        let results = try SpliceEvaluator.evaluate(model: model.model, targets: SpliceTarget.targets(for: sae.group),
-                                                   windows: all, context: context)
+        let results = try spliceResults(call, model: model, corpus: corpus, windows: all, targets: sae.group.saes.enumerated().map { i, s in
+            (s, SpliceTarget.hook(of: s, layer: sae.group.layers[i]))
+        })
         return .table(Table(columns: ["layer", "hook", "ce_clean", "ce_zero", "ce_recon", "score", "kl_zero", "kl_recon", "kl_score"],
                             rows: results.enumerated().map { i, r in
             [.number(Double(sae.group.layers[i])), .text(r.hook), .number(r.ceClean), .number(r.ceZero), .number(r.ceRecon),

@@ -1,7 +1,7 @@
-// Sparsity–fidelity frontiers: frontier, match.
+// Sparsity–fidelity frontiers: frontier, match; and pick, one grid point of a sweep for the one-group verbs.
 
 enum FrontierVerbs {
-    static var all: [Verb] { [frontier, match] }
+    static var all: [Verb] { [frontier, match, pick] }
 
     static let metricOption = Parameter.optional("metric", .word(Engines.FrontierMetric.allCases.map(\.rawValue)),
                                                  default: "explained_variance",
@@ -35,4 +35,12 @@ enum FrontierVerbs {
         options: measuringOptions,
         unavailable: EngineStatus.training
     ) { call in try Engines.match(call) }
+
+    static let pick = Verb(
+        "pick", summary: "one grid point of a sweep as an SAE group (sharing the sweep's SAEs), for the verbs that take one group: compare, splice, features, top, feature …",
+        usage: "pick SWEEP GRID=VALUE", example: "base = pick relu_s alpha=1e-3",
+        positionals: [.required("SWEEP", .object("sweep"), "the sweep")],
+        options: SweepVerbs.gridOptions.map { .optional($0, .number, "the grid value, when the sweep varies \($0)") },
+        unavailable: EngineStatus.sae
+    ) { call in try Engines.pick(call) }
 }
