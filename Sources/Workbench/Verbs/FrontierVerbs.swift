@@ -5,7 +5,7 @@ enum FrontierVerbs {
 
     static let metricOption = Parameter.optional("metric", .word(Engines.FrontierMetric.allCases.map(\.rawValue)),
                                                  default: "explained_variance",
-                                                 "what to plot against L0: explained_variance or mse on the store, ce_score or kl_score spliced into model= on corpus=")
+                                                 "the metric against L0: explained_variance or mse on the store; ce_score, (CE_zero − CE_spliced)/(CE_zero − CE_clean) as SAELens defines it, or kl_score, spliced into model= on corpus= (L0 then counted on the spliced positions); splice results already measured for an SAE at its current step are reused")
     /// Where the metrics are measured: shared by frontier and match.
     static let measuringOptions: [Parameter] = [
         metricOption,
@@ -28,7 +28,7 @@ enum FrontierVerbs {
     ) { call in try Engines.frontier(call) }
 
     static let match = Verb(
-        "match", summary: "two sweeps compared at equal L0 per layer: metrics interpolated log-linearly in L0 at each grid point's L0 in the common range, and the nearest actual pair with its L0 ratio",
+        "match", summary: "two sweeps compared at equal L0 per layer: rows `matched` (both metrics interpolated log-linearly in L0 at each grid point's L0 inside the common range), `no_overlap` (when the ranges do not meet) and `nearest` (the actual pair closest in L0, with the larger L0 over the smaller)",
         usage: "match A B [layer=L] [metric=explained_variance|mse|ce_score|kl_score] [model=M corpus=C tokens=N]",
         example: "match relu_s nsae_s",
         positionals: [.required("A", .objects(["sweep", "sae"]), "a sweep, or an SAE group"), .required("B", .objects(["sweep", "sae"]), "a sweep, or an SAE group")],
