@@ -11,8 +11,9 @@ struct DemoCommand: ParsableCommand {
         Part 1 trains a standard ReLU SAE group and an NSAE group on four synthetic "layers" whose input norms span
         two orders of magnitude, then compares sparsity, reconstruction, feature recovery, the L0-vs-input-norm fit
         and the dictionaries (examples/synthetic.nsae). Part 2 does the same on the MLP outputs of nsae's built-in
-        GPT-2 over the Python 3.11 documentation, splices the reconstructions back into the model (CE and KL) and
-        shows feature cards (examples/builtin-gpt2.nsae); it needs Debian's python3.11-doc package, which the
+        GPT-2 over the Python 3.11 documentation with a sweep of three L1 coefficients per kind, compares the two
+        kinds' sparsity–fidelity frontiers at matched L0, splices the reconstructions back into the model (CE and
+        KL) and shows feature cards (examples/builtin-gpt2.nsae); it needs Debian's python3.11-doc package, which the
         README's set-up command installs, or --corpus. Prints everything, and writes report.html (tables and SVG
         figures) and results.json (every number) into the output folder.
         """)
@@ -52,7 +53,7 @@ struct DemoCommand: ParsableCommand {
         if quick {
             lines.append("Reduced sizes (--quick). Ctrl-C stops it; report.html and results.json go to \(out)/.")
         } else {
-            lines.append("This takes about 7 minutes on 2 quiet cores (longer on a busy machine); `nsae demo --quick`")
+            lines.append("This takes about 7½ minutes on 2 quiet cores (longer on a busy machine); `nsae demo --quick`")
             lines.append("runs reduced sizes in a fraction of that. Ctrl-C stops it; report.html and results.json go to \(out)/.")
         }
         return lines.joined(separator: "\n") + "\n"

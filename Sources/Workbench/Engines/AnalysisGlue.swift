@@ -170,7 +170,7 @@ extension Engines {
             rows.append([.text(name), .number(decimal(Float(sweep.values[g]))), .number(line.slope), .number(line.intercept),
                          .number(line.r), .number(line.p), .number(Double(line.n))])
             let byNorm = perLayer.sorted { $0.meanInputNorm < $1.meanInputNorm }
-            series.append(LineSeries(label: "\(sweep.gridOption) \(formatGridValue(sweep.values[g])): slope \(formatTableNumber(line.slope)), r \(formatTableNumber(line.r))",
+            series.append(LineSeries(label: "\(sweep.gridOption) \(formatGridValue(sweep.values[g])): slope \(String(format: "%.3g", line.slope)), r \(String(format: "%.3g", line.r))",
                                      x: byNorm.map(\.meanInputNorm), y: byNorm.map(\.l0), pointLabels: byNorm.map { "layer \($0.layer)" }))
         }
         call.display(.figure(Figure(title: "\(name): L0 against mean input norm across layers, per \(sweep.gridOption)", xLabel: "mean ‖x‖",
