@@ -52,6 +52,7 @@ func runSAEBench(_ options: BenchOptions) throws {
         BenchResult(bench: "sae", caseName: "peer numpy dense step 768x\(dSAE) b\(batch) (same run)", metric: "activations_per_s",
                     value: rate).emit(options)
     }
+    try runSweepCase(options, numpyPeer: numpy[6144])
 }
 
 /// TopK and BatchTopK (design §6, issue 13): 768→6144 and 768→24576, batch 4096, k 32 and 64. Their codes are
@@ -95,7 +96,7 @@ private func timeTopK(_ options: BenchOptions, arch: String, dIn: Int, dSAE: Int
 
 /// The dense numpy peer (../shared/peers/sae_numpy.py) in the same run, when python3 with numpy is there:
 /// its "train step" activations/s per d_sae.
-private func runNumpyPeer(_ options: BenchOptions, dSAEs: [Int]) -> [Int: Double] {
+func runNumpyPeer(_ options: BenchOptions, dSAEs: [Int]) -> [Int: Double] {
     let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("../shared/peers/sae_numpy.py").standardizedFileURL.path
     guard FileManager.default.fileExists(atPath: script) else {

@@ -6,7 +6,7 @@ import Tensor
 let suites: [(name: String, run: (BenchOptions) throws -> Void)] = [
     ("matmul", runMatmulBench),
     ("language", runLanguageBench),
-    ("sae", runSAEBench), ("sae-density", runSAEDensityBench),
+    ("sae", runSAEBench), ("sae-density", runSAEDensityBench), ("sae-sweep", runSweepBench),
     ("harvest", runHarvestBench), ("topk", runTopKBench),
     ("tokenizer", runTokenizerBench), ("gpt2", runGPT2Bench),
     // Each module's benchmark registers here: ("tokenizer", …), ("gpt2", …), ("harvest", …), ("sae", …),

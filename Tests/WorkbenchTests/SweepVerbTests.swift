@@ -141,4 +141,25 @@ final class SweepVerbTests: XCTestCase {
         let value = try json(session.mustRun("s"))
         XCTAssertEqual(value["steps"]?.doubleValue, 7)
     }
+
+    /// Tests/scripts/sweep.nsae in `--json` mode: the sweep forms as a script uses them.
+    func testSweepScript() throws {
+        let tmp = Fixtures.temporaryDirectory("sweep-script")
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        let out = try ScriptTests.run(script: "sweep.nsae", tmp: tmp)
+        XCTAssertEqual(out.status, 1, "the last line is an error")
+        XCTAssertEqual(out.result(line: 3)["type"] as? String, "sweep")
+        XCTAssertEqual(out.table(line: 5).rows.count, 4 * 2 * 2, "4 grid values × 2 layers × 2 log rows")
+        let alpha = out.numbers(line: 7, column: "alpha"), l0 = out.numbers(line: 7, column: "l0")
+        XCTAssertEqual(alpha, [0.01, 0.01, 0.1, 0.1, 1, 1, 10, 10])
+        for layer in 0..<2 {
+            let column = stride(from: layer, to: 8, by: 2).map { l0[$0] }
+            for g in 1..<4 { XCTAssertLessThan(column[g], column[g - 1], "layer \(layer): L0 over alpha is \(column)") }
+        }
+        XCTAssertEqual(out.numbers(line: 8, column: "l0"), [1, 1, 2, 2, 4, 4], "topk evaluates at L0 = k")
+        let reloaded = out.numbers(line: 11, column: "mse"), original = out.numbers(line: 7, column: "mse")
+        XCTAssertEqual(reloaded.count, 8)
+        for (a, b) in zip(reloaded, original) { XCTAssertEqual(a, b, accuracy: 1e-5 * max(1, abs(a))) }
+        XCTAssertTrue("\(try XCTUnwrap(out.objects.last))".contains("geom needs lo < hi"), "\(out.objects.last ?? [:])")
+    }
 }
