@@ -24,7 +24,7 @@ extension Engines {
         let groups: [SAEObject]
         var layers: [Int] { groups[0].group.layers }
 
-        func label(_ g: Int) -> String { "\(gridOption)=\(gridValueText(values[g]))" }
+        func label(_ g: Int) -> String { "\(gridOption)=\(formatGridValue(values[g]))" }
     }
 
     /// One SAE's measured point: which curve and group, its layer, L0 and metric.
@@ -35,8 +35,6 @@ extension Engines {
         let l0: Double
         let metric: Double
     }
-
-    static func gridValueText(_ value: Double) -> String { formatGridValue(value) }
 
     /// A plain group's value of its architecture's sparsity control (what a sweep of its kind varies).
     static func sparsityControl(of group: SAEGroup) -> (name: String, value: Double) {
@@ -107,9 +105,8 @@ extension Engines {
         }
         var out: [FrontierMeasurement] = []
         for (store, members) in byStore {
-            let argument = shared != nil ? series.count : members[0].series
             let metrics = try evaluateTogether(members.map { series[$0.series].groups[$0.group] }, on: store.store,
-                                               tokens: call.integer("tokens"), call: call, argument: argument)
+                                               tokens: call.integer("tokens"), call: call, argument: members[0].series)
             for (member, perLayer) in zip(members, metrics) {
                 for m in perLayer where layers.contains(m.layer) {
                     out.append(FrontierMeasurement(series: member.series, group: member.group, layer: m.layer, l0: m.l0,
@@ -264,7 +261,7 @@ extension Engines {
                 let mine = points.filter { $0.series == s && $0.layer == layer }.sorted { $0.l0 < $1.l0 }
                 guard !mine.isEmpty else { return nil }
                 return LineSeries(label: "\(curve.name) (\(curve.gridOption))", x: mine.map(\.l0), y: mine.map(\.metric),
-                                  pointLabels: mine.map { gridValueText(curve.values[$0.group]) })
+                                  pointLabels: mine.map { formatGridValue(curve.values[$0.group]) })
             }
             call.display(.figure(Figure(title: "layer \(layer): \(metric.rawValue) against L0", xLabel: "L0",
                                         yLabel: metric.rawValue, logX: true, kind: .line(series: lines))))
