@@ -159,6 +159,8 @@ protocol SAEKind: Sendable {
     static var decoderConstraint: DecoderConstraint { get }
     /// Whether `train resample_every=N` resamples its dead features (the L1-penalised kinds; TopK has AuxK).
     static var resamplesDeadFeatures: Bool { get }
+    /// A resampled feature's encoder row norm, as a multiple of the alive rows' mean norm (Anthropic's 0.2).
+    static var resampledEncoderScale: Float { get }
     /// Whether the step may take the dense path (DenseStep.swift) when a batch's codes are dense: the L1 kinds,
     /// whose density is not fixed. Such a kind has no auxiliary entries and its `finishStep` needs no
     /// per-feature lists.
@@ -198,6 +200,7 @@ extension SAEKind {
     static var aliases: [String] { [] }
     static var defaultAlpha: Float { 0 }
     static var resamplesDeadFeatures: Bool { false }
+    static var resampledEncoderScale: Float { 0.2 }
     static var hasDenseStep: Bool { false }
     static func applyDefaults(_ config: inout SAEConfig) {}
     static func set(_ option: String, _ value: SAEOptionSetting, in config: inout SAEConfig) throws {

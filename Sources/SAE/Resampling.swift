@@ -3,7 +3,8 @@
 // since the previous resampling are given new directions: a batch is reconstructed, its rows are drawn with
 // probability ∝ (‖x′ − x‖²)², and each dead feature j takes one drawn row v = x − b_dec:
 //   W_dec[j] ← v/‖v‖ · (1 for a unit-norm decoder, else the mean norm of the alive decoder rows),
-//   W_enc row j ← v/‖v‖ · 0.2 · (mean norm of the alive encoder rows),  b_enc[j] ← 0,
+//   W_enc row j ← v/‖v‖ · s · (mean norm of the alive encoder rows),  b_enc[j] ← 0,
+// (s = 0.2 as Anthropic; the kind's `resampledEncoderScale`, 1 for the noisy NSAE),
 // and its Adam moments restart from zero. The draws are seeded by the SAE's seed and the step.
 import Foundation
 import Tensor
@@ -38,7 +39,7 @@ public enum Resampling {
             let s = which.reduce(0.0) { acc, j in acc + Double(rows.row(j).reduce(0) { $0 + $1 * $1 }.squareRoot()) }
             return Float(s / Double(which.count))
         }
-        let encoderNorm = meanNorm(sae.encoderRows, alive) * 0.2
+        let encoderNorm = meanNorm(sae.encoderRows, alive) * sae.config.architecture.kind.resampledEncoderScale
         let decoderNorm: Float = sae.config.architecture.decoderConstraint == .unitNorm ? 1 : meanNorm(sae.W_dec, alive)
         var cumulative: [Double] = []
         cumulative.reserveCapacity(weights.count)
