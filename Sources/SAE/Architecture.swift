@@ -194,6 +194,8 @@ protocol SAEKind: Sendable {
     /// `extraParameters` order; a kind may also set config options from them).
     static func readSAELens(_ cfg: SAELensConfigFields, _ config: inout SAEConfig) throws
     static func readSAELensTensors(_ tensors: (String) throws -> [Float]?, _ config: inout SAEConfig) throws -> [[Float]]
+    /// How SAELens 6 trains the same SAE (`export`), or nil when it has no training configuration for the kind.
+    static func saelensTraining(_ config: SAEConfig) throws -> SAELensTraining?
 }
 
 extension SAEKind {
@@ -201,6 +203,7 @@ extension SAEKind {
     static var defaultAlpha: Float { 0 }
     static var resamplesDeadFeatures: Bool { false }
     static var resampledEncoderScale: Float { 0.2 }
+    static func saelensTraining(_ config: SAEConfig) throws -> SAELensTraining? { nil }
     static var hasDenseStep: Bool { false }
     static func applyDefaults(_ config: inout SAEConfig) {}
     static func set(_ option: String, _ value: SAEOptionSetting, in config: inout SAEConfig) throws {
@@ -263,6 +266,8 @@ public struct SAEArchitecture: Hashable, Sendable, Codable, CustomStringConverti
     public var options: [SAEKindOption] { kind.options }
     /// The `architecture` value of its SAELens folders.
     public var saelensName: String { kind.saelensArchitecture }
+    /// How SAELens 6 trains an SAE of this config (`export`), or nil when SAELens has none for the kind.
+    public func saelensTraining(_ config: SAEConfig) throws -> SAELensTraining? { try kind.saelensTraining(config) }
 
     /// Sets one of the architecture's options, with an error naming the option when it is not one of them.
     public func set(_ option: String, _ value: SAEOptionSetting, in config: inout SAEConfig) throws {
@@ -316,5 +321,36 @@ public enum SAERegistry {
         config.options = options
         config.architecture.applyDefaults(&config)
         return try SAE(config: config)
+    }
+}
+
+/// A SAELens 6 training configuration for one SAE: the config class to import and the fields the architecture
+/// sets on it (the common ones, d_in and d_sae, are the exporter's).
+public struct SAELensTraining: Sendable {
+    public enum Value: Sendable, Equatable { case number(Double), string(String) }
+    public let module: String
+    public let className: String
+    /// One line on what the SAELens run trains and where it differs from nsae's.
+    public let note: String
+    public let fields: [(name: String, value: Value)]
+
+    init(module: String = "sae_lens", className: String, note: String, fields: [(name: String, value: Value)]) {
+        self.module = module; self.className = className; self.note = note; self.fields = fields
+    }
+
+    /// A Float option as the decimal the user wrote (1e-3 rather than 0.0010000000474974513).
+    static func decimal(_ value: Float) -> Value { .number(Double(value.description) ?? Double(value)) }
+
+    /// The architecture option `name` as the SAELens field `field`, or the SAELens default when it is not set.
+    static func option(_ c: SAEConfig, _ name: String, as field: String, default fallback: Double? = nil) throws -> (name: String, value: Value) {
+        guard let v = c.options[name] ?? fallback else { throw SAEError("export: the \(c.architecture.name) SAE has no \(name)") }
+        return (field, .number(v))
+    }
+
+    /// SAELens's own architectures sum the squared error over dimensions, as nsae's mse=sum.
+    static func requireSummedMSE(_ c: SAEConfig) throws {
+        guard c.mse == .sum else {
+            throw SAEError("export: mse=mean has no SAELens equivalent for a \(c.architecture.name) SAE (only the nsae architecture takes it)")
+        }
     }
 }

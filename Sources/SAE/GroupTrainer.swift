@@ -12,21 +12,43 @@ public struct TrainingLogRow: Codable, Sendable, Equatable {
     public var loss: Double
     public var mseTerm: Double
     public var l1Term: Double
+    /// The architecture's own term (TopK's AuxK, JumpReLU's L0 penalty; 0 for relu and nsae).
+    public var auxTerm: Double
     public var l0: Double
     public var l1: Double
-    /// Fraction of features that did not fire in any token since the previous row.
+    /// Fraction of features that did not fire in any token since the previous row, judged without the training
+    /// noise (as `eval` judges them).
     public var deadFraction: Double
     /// The learning rate of the row's last step.
     public var lr: Double
+
+    public init(step: Int, layer: Int, loss: Double, mseTerm: Double, l1Term: Double, auxTerm: Double = 0, l0: Double,
+                l1: Double, deadFraction: Double, lr: Double) {
+        self.step = step; self.layer = layer; self.loss = loss; self.mseTerm = mseTerm; self.l1Term = l1Term
+        self.auxTerm = auxTerm; self.l0 = l0; self.l1 = l1; self.deadFraction = deadFraction; self.lr = lr
+    }
+
+    private enum CodingKeys: String, CodingKey { case step, layer, loss, mseTerm, l1Term, auxTerm, l0, l1, deadFraction, lr }
+
+    /// Checkpoints written before the log had `auxTerm` read it as 0.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(step: try c.decode(Int.self, forKey: .step), layer: try c.decode(Int.self, forKey: .layer),
+                  loss: try c.decode(Double.self, forKey: .loss), mseTerm: try c.decode(Double.self, forKey: .mseTerm),
+                  l1Term: try c.decode(Double.self, forKey: .l1Term),
+                  auxTerm: try c.decodeIfPresent(Double.self, forKey: .auxTerm) ?? 0,
+                  l0: try c.decode(Double.self, forKey: .l0), l1: try c.decode(Double.self, forKey: .l1),
+                  deadFraction: try c.decode(Double.self, forKey: .deadFraction), lr: try c.decode(Double.self, forKey: .lr))
+    }
 }
 
 public struct TrainingLog: Codable, Sendable, Equatable {
     public var rows: [TrainingLogRow] = []
     public init(rows: [TrainingLogRow] = []) { self.rows = rows }
-    public static let columns = ["step", "layer", "loss", "mse_term", "l1_term", "l0", "l1", "dead_fraction", "lr"]
+    public static let columns = ["step", "layer", "loss", "mse_term", "l1_term", "aux_term", "l0", "l1", "dead_fraction", "lr"]
     /// The rows as table values in `columns` order.
     public var table: [[Double]] {
-        rows.map { [Double($0.step), Double($0.layer), $0.loss, $0.mseTerm, $0.l1Term, $0.l0, $0.l1, $0.deadFraction, $0.lr] }
+        rows.map { [Double($0.step), Double($0.layer), $0.loss, $0.mseTerm, $0.l1Term, $0.auxTerm, $0.l0, $0.l1, $0.deadFraction, $0.lr] }
     }
 }
 
@@ -148,25 +170,32 @@ public struct GroupTrainer: Sendable {
 /// Running sums for one layer between log rows.
 struct WindowStats {
     var steps = 0
-    var loss = 0.0, mse = 0.0, l1Term = 0.0, l0 = 0.0, l1 = 0.0
+    var loss = 0.0, mse = 0.0, l1Term = 0.0, auxTerm = 0.0, l0 = 0.0, l1 = 0.0
     var lastLoss = 0.0
     var tokens = 0
     var fires: [Int]
+    var firedWithoutNoise: [Bool]
 
-    init(features: Int) { fires = [Int](repeating: 0, count: features) }
+    init(features: Int) {
+        fires = [Int](repeating: 0, count: features)
+        firedWithoutNoise = [Bool](repeating: false, count: features)
+    }
 
     mutating func add(_ t: LossTerms, _ ws: StepWorkspace) {
         steps += 1
-        loss += t.loss; mse += t.mseTerm; l1Term += t.l1Term; l0 += t.l0; l1 += t.l1
+        loss += t.loss; mse += t.mseTerm; l1Term += t.l1Term; auxTerm += t.auxTerm; l0 += t.l0; l1 += t.l1
         lastLoss = t.loss
         tokens += ws.rows
-        for j in 0..<fires.count { fires[j] += ws.fires(j) }
+        for j in 0..<fires.count {
+            fires[j] += ws.fires(j)
+            if ws.firedWithoutNoise(j) { firedWithoutNoise[j] = true }
+        }
     }
 
     func row(step: Int, layer: Int, lr: Double) -> TrainingLogRow {
         let k = Double(max(steps, 1))
-        let dead = Double(fires.lazy.filter { $0 == 0 }.count) / Double(max(fires.count, 1))
+        let dead = Double(firedWithoutNoise.lazy.filter { !$0 }.count) / Double(max(firedWithoutNoise.count, 1))
         return TrainingLogRow(step: step, layer: layer, loss: loss / k, mseTerm: mse / k, l1Term: l1Term / k,
-                              l0: l0 / k, l1: l1 / k, deadFraction: dead, lr: lr)
+                              auxTerm: auxTerm / k, l0: l0 / k, l1: l1 / k, deadFraction: dead, lr: lr)
     }
 }

@@ -70,9 +70,10 @@ final class ResamplingTests: XCTestCase {
         XCTAssertEqual((0..<4).map { ws.firedWithoutNoise($0) }, (0..<4).map { ws.fires($0) > 0 })
 
         // Through the trainer: the dead window counts the noise-free firing, so resampling finds features 0 and 2.
-        _ = try GroupTrainer(optimizer: AdamConfig(lr: 1e-4), batchSize: 4096, logEvery: 1)
+        let log = try GroupTrainer(optimizer: AdamConfig(lr: 1e-4), batchSize: 4096, logEvery: 1)
             .train(try SAEGroup(saes: [sae]), source: try InMemoryBatchSource(layers: [x]), steps: 2, context: .silent)
         XCTAssertEqual(sae.tokensSinceFired, [8192, 0, 8192, 0])
+        XCTAssertEqual(log.rows.map(\.deadFraction), [0.5, 0.5], "the log's dead fraction is judged without noise too")
     }
 
     /// Demo part 2's failure, on synthetic data: an NSAE trained with σ = 1 whose dead features fire only through

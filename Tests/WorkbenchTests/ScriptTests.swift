@@ -146,7 +146,7 @@ final class ScriptTests: XCTestCase {
         XCTAssertEqual((saeValue["layers"] as? [[String: Any]])?.map { $0["d_sae"] as? Int }, [32, 32, 32])
 
         let log = out.table(line: 6)
-        XCTAssertEqual(log.columns, ["step", "layer", "loss", "mse_term", "l1_term", "l0", "l1", "dead_fraction", "lr"])
+        XCTAssertEqual(log.columns, ["step", "layer", "loss", "mse_term", "l1_term", "aux_term", "l0", "l1", "dead_fraction", "lr"])
         XCTAssertEqual(Set(out.numbers(line: 6, column: "step")), [4, 8, 12])
         XCTAssertEqual(Set(out.numbers(line: 7, column: "step")), [10], "tokens=1280 at batch 128 is 10 steps")
 
@@ -218,7 +218,7 @@ final class ScriptTests: XCTestCase {
         let svg = try String(contentsOf: tmp.appendingPathComponent("curve.svg"), encoding: .utf8)
         XCTAssertTrue(svg.hasPrefix("<svg ") && svg.contains("<polyline"))
         let csv = try String(contentsOf: tmp.appendingPathComponent("log.csv"), encoding: .utf8).split(separator: "\n")
-        XCTAssertEqual(csv.first, "step,layer,loss,mse_term,l1_term,l0,l1,dead_fraction,lr")
+        XCTAssertEqual(csv.first, "step,layer,loss,mse_term,l1_term,aux_term,l0,l1,dead_fraction,lr")
         XCTAssertEqual(csv.count, 1 + 4 * 3)
 
         // The saved and reloaded group evaluates to the same metrics (same tokens: the eval reader is seeded).

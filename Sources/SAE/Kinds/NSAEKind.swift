@@ -98,3 +98,15 @@ enum NSAEKind: SAEKind {
 extension SAEArchitecture {
     public static let nsae = SAEArchitecture(NSAEKind.self)
 }
+
+extension NSAEKind {
+    static func saelensTraining(_ c: SAEConfig) throws -> SAELensTraining? {
+        var fields: [(name: String, value: SAELensTraining.Value)] = [
+            ("alpha", SAELensTraining.decimal(c.alpha)), ("noise_sigma", SAELensTraining.decimal(c.sigma)), ("noise_mode", .string(c.noise.rawValue)),
+            ("beta_mode", .string(c.beta.rawValue)), ("mse", .string(c.mse.rawValue))]
+        if c.beta == .layer, let n = c.layerMeanNorm { fields.append(("layer_mean_norm", SAELensTraining.decimal(n))) }
+        return SAELensTraining(module: "nsae_saelens", className: "NSAETrainingConfig",
+                               note: "nsae's NSAE: c = tanh(ReLU(W_enc(x − b_dec) + b_enc + ε)), β = α·(mean ‖x‖)² per batch",
+                               fields: fields)
+    }
+}

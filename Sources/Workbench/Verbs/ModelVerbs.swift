@@ -1,6 +1,7 @@
 // Verbs over GPT-2 models: load (all kinds), tokenize, run.
 import Activations
 import GPT2
+import SAE
 
 enum ModelVerbs {
     static var all: [Verb] { [load, tokenize, runModel] }
@@ -10,7 +11,9 @@ enum ModelVerbs {
         usage: "load gpt2 \"PATH\"|builtin [processing=none|tl]  ·  load text \"PATH\" [field=\"text\"] [split=file|blank|line] [special=false]  ·  load acts \"PATH\" [incomplete=false]  ·  load sae \"PATH\"",
         example: "gpt2 = load gpt2 \"models/gpt2\"",
         positionals: [
-            .required("KIND", .word(["gpt2", "text", "acts", "sae"]), "what to load"),
+            .required("KIND", .word(["gpt2", "text", "acts", "sae"]), "what to load. sae: a folder SAELens or nsae wrote (one SAE, a folder of layers, or a saved sweep) of an architecture nsae reads exactly: " +
+                        SAERegistry.architectures.map { "\($0.name) (SAELens `\($0.saelensName)`)" }.joined(separator: ", ") +
+                        "; also SAELens's pre-6.0 layout (activation_fn relu, topk with its k, tanh-relu), f16/bf16 weights and normalize_activations none, expected_average_only_in, constant_norm_rescale or layer_norm; anything else is refused naming the field"),
             .required("PATH", .pathOrWord(["builtin"]), "a file or folder; `builtin` for the bundled GPT-2; for acts, a store folder, or a .npy or .safetensors file read in place (nothing is written beside it)"),
         ],
         options: [
