@@ -161,6 +161,9 @@ protocol SAEKind: Sendable {
     static var resamplesDeadFeatures: Bool { get }
     /// A resampled feature's encoder row norm, as a multiple of the alive rows' mean norm (Anthropic's 0.2).
     static var resampledEncoderScale: Float { get }
+    /// A resampled feature's b_enc as a fraction q of its pre-activation on the input it was given: −q·(W_enc[j]·v),
+    /// so it fires only where inputs project onto v at least q times as much (Anthropic's b_enc = 0 is q = 0).
+    static var resampledSelectivity: Float { get }
     /// Whether the step may take the dense path (DenseStep.swift) when a batch's codes are dense: the L1 kinds,
     /// whose density is not fixed. Such a kind has no auxiliary entries and its `finishStep` needs no
     /// per-feature lists.
@@ -203,6 +206,7 @@ extension SAEKind {
     static var defaultAlpha: Float { 0 }
     static var resamplesDeadFeatures: Bool { false }
     static var resampledEncoderScale: Float { 0.2 }
+    static var resampledSelectivity: Float { 0 }
     static func saelensTraining(_ config: SAEConfig) throws -> SAELensTraining? { nil }
     static var hasDenseStep: Bool { false }
     static func applyDefaults(_ config: inout SAEConfig) {}
