@@ -37,7 +37,7 @@ extension Engines {
         let feature = try featureIndex(sae, call, option: featureOption)
         let hook = try hookIndices(object, store, call, argument: 1)[index]
         var options = TopActivations.Options()
-        options.k = try positive(call, "k", default: 20)
+        options.k = try positive(call, "k")
         if let t = call.integer("tokens") { options.maxTokens = t }
         let work = call.work("top")
         let summaries: [FeatureActivationSummary]
@@ -46,7 +46,7 @@ extension Engines {
             summaries = try TopActivations.scan(store: store, hook: hook, sae: sae, features: [feature], options: options, context: work)
         }
         guard let summary = summaries.first else { throw call.error("the scan returned no summary for feature \(feature)") }
-        let span = call.integer("context") ?? 8
+        let span = try call.requiredInteger("context")
         guard span >= 0 else { throw call.error(atOption: "context", "context must be ≥ 0") }
         let text = tokenText(call)
         let scale = Double(summary.top.first?.activation ?? 0)
@@ -103,12 +103,12 @@ extension Engines {
     static func encodeCodes(_ call: Call) throws -> Value {
         let object = try call.object(0, as: SAEObject.self)
         let store = try call.object(1, as: StoreObject.self).store
-        let out = try requiredString(call, "out")
+        let out = try call.requiredString("out")
         if let processing = processing(of: store) { try checkProcessing(object, against: processing, what: "the store", call: call) }
         let index = try saeIndex(object, call)
         let sae = object.group[index]
         let hook = try hookIndices(object, store, call, argument: 1)[index]
-        let tokens = call.has("tokens") ? try positive(call, "tokens", default: 1) : nil
+        let tokens = call.has("tokens") ? try positive(call, "tokens") : nil
         let context = call.work("encode")
         defer { call.finish(context) }
         let summary: CodesExport.Summary
