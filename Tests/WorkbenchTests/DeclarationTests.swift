@@ -102,6 +102,27 @@ final class DeclarationTests: XCTestCase {
         XCTAssertTrue(session.mustFail("sae topk toy alpha=1").message.contains("alpha= is not an option of topk: it applies only to `sae relu`, `sae nsae`"))
     }
 
+    /// `steps=` on a trained group means that many more; `until=N` trains to N steps in total.
+    func testTrainUntilATotalAndStepsMore() throws {
+        let tmp = Fixtures.temporaryDirectory("until")
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        let session = Session()
+        session.mustRun("toy = synth d=8 features=16 active=2 norms=[1,3] tokens=2k seed=1 out=\"\(tmp.path)/toy\"\ns = sae relu toy expansion=2 alpha=1e-3")
+        func lastStep(_ code: String) throws -> Double {
+            session.mustRun("log = " + code)
+            guard case .table(let table)? = session.value(named: "log"), case .number(let step)? = table.rows.last?.first else {
+                XCTFail("no log table"); return -1
+            }
+            return step
+        }
+        XCTAssertEqual(try lastStep("train s toy until=3 batch=8 log_every=1"), 3)
+        XCTAssertEqual(try lastStep("train s toy steps=2 batch=8 log_every=1"), 5, "steps= adds to the 3 taken")
+        XCTAssertEqual(try lastStep("train s toy until=8 batch=8 log_every=1"), 8, "until= counts the total")
+        let refused = session.mustFail("train s toy until=8 batch=8").message
+        XCTAssertTrue(refused.contains("the group has 8 steps already, so until=8 leaves nothing to train"), refused)
+        XCTAssertTrue(session.mustFail("train s toy until=9 steps=1").message.contains("not both"))
+    }
+
     func testCompletionFollowsTheDeclaration() {
         let session = Session()
         let top = session.complete("top a b ", cursor: 8).matches
