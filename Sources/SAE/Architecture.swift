@@ -159,6 +159,9 @@ protocol SAEKind: Sendable {
     static var decoderConstraint: DecoderConstraint { get }
     /// Whether `train resample_every=N` resamples its dead features (the L1-penalised kinds; TopK has AuxK).
     static var resamplesDeadFeatures: Bool { get }
+    /// Whether the code saturates (NSAE's tanh reaches 1.0 in float32 near pre-activation 9), so that top
+    /// activations tie and are ranked by the pre-activation instead (`SAE.preActivationEncoder`).
+    static var codeSaturates: Bool { get }
     /// Whether the step may take the dense path (DenseStep.swift) when a batch's codes are dense: the L1 kinds,
     /// whose density is not fixed. Such a kind has no auxiliary entries and its `finishStep` needs no
     /// per-feature lists.
@@ -198,6 +201,7 @@ extension SAEKind {
     static var aliases: [String] { [] }
     static var defaultAlpha: Float { 0 }
     static var resamplesDeadFeatures: Bool { false }
+    static var codeSaturates: Bool { false }
     static var hasDenseStep: Bool { false }
     static func applyDefaults(_ config: inout SAEConfig) {}
     static func set(_ option: String, _ value: SAEOptionSetting, in config: inout SAEConfig) throws {

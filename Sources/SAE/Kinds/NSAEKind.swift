@@ -13,6 +13,7 @@ enum NSAEKind: SAEKind {
         SAEKindOption("beta", .word(BetaMode.allCases.map(\.rawValue)), default: "batch", "NSAE normalization statistics"),
     ]
     static let resamplesDeadFeatures = true
+    static let codeSaturates = true
     static let hasDenseStep = true
     static let decoderConstraint = DecoderConstraint.none
     /// SAELens 6 has no tanh-relu architecture: the folder is nsae's own and SAELens refuses it by name.

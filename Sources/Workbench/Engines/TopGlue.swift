@@ -25,6 +25,10 @@ extension Engines {
         var feature: Int
         var summary: FeatureActivationSummary
         var rows: [[Cell]]
+        /// NSAE codes saturate at 1.0: the hits are ranked by the pre-activation, shown beside the activation.
+        var columns: [String] {
+            summary.top.contains { $0.preActivation != nil } ? ["rank", "activation", "pre_activation", "position", "token", "context"] : topColumns
+        }
     }
 
     /// Scans the store for one feature's top activations and builds the context rows with per-token activations.
@@ -57,8 +61,8 @@ extension Engines {
             let tokens = example.tokens.enumerated().map { j, token in
                 HighlightedToken(text: token, activation: Double(codes[j, feature]), isFocus: j == example.focus)
             }
-            return [.number(Double(rank + 1)), .number(Double(hit.activation)), .number(Double(hit.token)),
-                    .text(example.tokens[example.focus]), .tokens(tokens, scale: scale)]
+            return [.number(Double(rank + 1)), .number(Double(hit.activation))] + (hit.preActivation.map { [.number(Double($0))] } ?? [])
+                + [.number(Double(hit.token)), .text(example.tokens[example.focus]), .tokens(tokens, scale: scale)]
         }
         return TopQuery(sae: sae, layer: object.group.layers[index], hook: hook, feature: feature, summary: summary, rows: rows)
     }
@@ -68,7 +72,7 @@ extension Engines {
     static func top(_ call: Call) throws -> Value {
         let query = try topQuery(call, featureOption: "feature")
         return .table(Table(title: "layer \(query.layer) feature \(query.feature): top activations",
-                            columns: topColumns, rows: query.rows))
+                            columns: query.columns, rows: query.rows))
     }
 
     static func feature(_ call: Call) throws -> Value {
@@ -78,7 +82,9 @@ extension Engines {
         call.display(.table(Table(title: "layer \(query.layer) feature \(query.feature)", columns: ["property", "value"], rows: [
             [.text("density"), .number(s.density)], [.text("active tokens"), .number(Double(s.activeCount))],
             [.text("tokens scanned"), .number(Double(s.tokensScanned))], [.text("mean activation"), .number(s.meanActive)],
-            [.text("max activation"), .number(Double(s.top.first?.activation ?? 0))], [.text("decoder norm"), .number(decoderNorm)],
+            [.text("max activation"), .number(Double(s.top.first?.activation ?? 0))],
+        ] + (s.top.first?.preActivation.map { [[.text("max pre-activation"), .number(Double($0))]] } ?? []) + [
+            [.text("decoder norm"), .number(decoderNorm)],
         ])))
         // The axis spans the bins this feature uses (the fixed edges cover log10 −4…4, mostly empty for one feature).
         let edges = FeatureActivationSummary.histogramEdges.map { log10($0) }
@@ -92,7 +98,7 @@ extension Engines {
             }
             call.display(.table(logitTable(try LogitLens.compute(model: model.model, sae: query.sae, feature: query.feature, k: 10))))
         }
-        return .table(Table(title: "top activations", columns: topColumns, rows: query.rows))
+        return .table(Table(title: "top activations", columns: query.columns, rows: query.rows))
     }
 }
 

@@ -68,7 +68,7 @@ enum DataVerbs {
         options: [
             .required("layer", .integer, "the layer"),
             .required("feature", .integer, "the feature index"),
-            .optional("k", .integer, default: "20", "how many tokens"),
+            .optional("k", .integer, default: "20", "how many tokens (for nsae, ranked by the pre-activation, shown beside the tanh code that saturates at 1.0)"),
             .optional("context", .integer, default: "8", "tokens of context on each side"),
             .optional("tokens", .integer, default: "whole store", "scan at most this many tokens"),
             .optional("model", .object("model"), default: "any loaded model", "the model whose tokenizer shows the tokens"),
@@ -86,7 +86,7 @@ enum DataVerbs {
             .required("id", .integer, "the feature index"),
             .optional("model", .object("model"), "a model, for the logit lens"),
             .optional("strict", .bool, default: "false", "refuse, instead of warning, when the SAE's model_from_pretrained_kwargs and the store's model processing differ"),
-            .optional("k", .integer, default: "20", "how many top contexts"),
+            .optional("k", .integer, default: "20", "how many top contexts (for nsae, ranked by the pre-activation, shown beside the tanh code)"),
             .optional("context", .integer, default: "8", "tokens of context on each side"),
             .optional("tokens", .integer, default: "whole store", "scan at most this many tokens"),
         ],
