@@ -4,6 +4,7 @@ import FoundationXML
 #endif
 import Tensor
 import XCTest
+@testable import REPL
 @testable import Workbench
 
 final class RenderTests: XCTestCase {

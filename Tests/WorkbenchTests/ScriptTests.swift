@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Tensor
 import XCTest
+import REPL
 @testable import Workbench
 
 /// Runs the `.nsae` scripts of Tests/scripts in `--json` mode and checks the values they print.
