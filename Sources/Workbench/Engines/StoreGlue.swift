@@ -7,6 +7,10 @@ import Tensor
 // harvest, synth, stats: adapters over the activation store.
 
 extension Engines {
+    /// The same as `call.requiredInteger` / `call.requiredString`, for glue written before them.
+    static func requiredInt(_ call: Call, _ name: String) throws -> Int { try call.requiredInteger(name) }
+    static func requiredString(_ call: Call, _ name: String) throws -> String { try call.requiredString(name) }
+
     /// A whole-number option ≥ 1: as given, else its declared default, else `fallback` (a default the verb
     /// computes, e.g. from the store).
     static func positive(_ call: Call, _ name: String, default fallback: Int? = nil) throws -> Int {

@@ -256,16 +256,13 @@ public struct Verb: Sendable {
                 precondition(options.contains { $0.name == member }, "verb \(name): group member \(member)= is not an option")
             }
         }
-        for option in options where option.onlyFor != nil {
-            precondition(positionals.first.map { if case .word = $0.kind { true } else { false } } ?? false,
-                         "verb \(name): \(option.name)= applies only to some forms, but the first positional takes no words")
-        }
     }
 
     public func option(named name: String) -> Parameter? { options.first { $0.name == name } }
     func group(of option: String) -> OptionGroup? { groups.first { $0.names.contains(option) } }
 
     /// The words of the first positional that select a form (`load gpt2`, `sae nsae`), when options depend on it.
+    /// (A verb whose first positional takes no words shows `onlyFor` in help only.)
     var formWords: [String]? {
         guard options.contains(where: { $0.onlyFor != nil }), case .word(let words)? = positionals.first?.kind else { return nil }
         return words
