@@ -12,7 +12,7 @@ enum ExportVerb {
                       .required("PATH", .path, "the .py file to write")],
         options: [
             .optional("steps", .integer, default: "the steps the group has trained", "optimizer steps per SAE"),
-            .optional("tokens", .integer, "training tokens per SAE (instead of steps=)"),
+            .optional("tokens", .integer, "training tokens per SAE"),
             .optional("dataset", .string, default: "none: the script asks for --dataset", "the script's default dataset: a Hugging Face name or a local .txt/.jsonl"),
         ],
         groups: [.oneOf("steps", "tokens")]

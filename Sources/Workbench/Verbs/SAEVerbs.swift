@@ -43,7 +43,8 @@ enum SAEVerbs {
             case .word(let words): kind = .word(words)
             }
             // The defaults are the SAE registry's, per kind: help shows them, and the architecture applies them.
-            let defaults = entry.kinds.count == 1 ? entry.option.defaultText : entry.defaults.joined(separator: ", ")
+            let same = Set(entry.defaults.map { $0.components(separatedBy: " (").first ?? $0 }).count == 1
+            let defaults = entry.kinds.count == 1 || same ? entry.option.defaultText : entry.defaults.joined(separator: ", ")
             return Parameter(name: name, kind: kind, default: .described(defaults), required: false,
                              help: entry.option.help, onlyFor: entry.kinds)
         }
