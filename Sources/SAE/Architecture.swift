@@ -164,6 +164,9 @@ protocol SAEKind: Sendable {
     /// A resampled feature's b_enc as a fraction q of its pre-activation on the input it was given: −q·(W_enc[j]·v),
     /// so it fires only where inputs project onto v at least q times as much (Anthropic's b_enc = 0 is q = 0).
     static var resampledSelectivity: Float { get }
+    /// Whether the code saturates (NSAE's tanh reaches 1.0 in float32 near pre-activation 9), so that top
+    /// activations tie and are ranked by the pre-activation instead (`SAE.preActivationEncoder`).
+    static var codeSaturates: Bool { get }
     /// Whether the step may take the dense path (DenseStep.swift) when a batch's codes are dense: the L1 kinds,
     /// whose density is not fixed. Such a kind has no auxiliary entries and its `finishStep` needs no
     /// per-feature lists.
@@ -208,6 +211,7 @@ extension SAEKind {
     static var resampledEncoderScale: Float { 0.2 }
     static var resampledSelectivity: Float { 0 }
     static func saelensTraining(_ config: SAEConfig) throws -> SAELensTraining? { nil }
+    static var codeSaturates: Bool { false }
     static var hasDenseStep: Bool { false }
     static func applyDefaults(_ config: inout SAEConfig) {}
     static func set(_ option: String, _ value: SAEOptionSetting, in config: inout SAEConfig) throws {

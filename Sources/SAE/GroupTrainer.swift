@@ -153,7 +153,7 @@ public struct GroupTrainer: Sendable {
             }
             group.stepsTrained += 1
             context.report(ProgressUpdate(task: "train", done: done + 1, total: total, unit: "steps",
-                                          message: String(format: "loss %.4g, L0 %.1f (%.1f%% of features)", window[0].lastLoss, workspaces[0].terms.l0, 100 * workspaces[0].terms.l0 / Double(max(workspaces[0].dSAE, 1)))))
+                                          message: WindowStats.progressMessage(window, layers: group.layers)))
             if group.stepsTrained % logEvery == 0 { flushLog() }
             // Not after the call's last step: a feature given a new direction is trained before anyone measures it.
             if let every = resampleEvery, group.stepsTrained % every == 0, done + 1 < total {
@@ -171,7 +171,6 @@ public struct GroupTrainer: Sendable {
 struct WindowStats {
     var steps = 0
     var loss = 0.0, mse = 0.0, l1Term = 0.0, auxTerm = 0.0, l0 = 0.0, l1 = 0.0
-    var lastLoss = 0.0
     var tokens = 0
     var fires: [Int]
     var firedWithoutNoise: [Bool]
@@ -184,12 +183,38 @@ struct WindowStats {
     mutating func add(_ t: LossTerms, _ ws: StepWorkspace) {
         steps += 1
         loss += t.loss; mse += t.mseTerm; l1Term += t.l1Term; auxTerm += t.auxTerm; l0 += t.l0; l1 += t.l1
-        lastLoss = t.loss
         tokens += ws.rows
         for j in 0..<fires.count {
             fires[j] += ws.fires(j)
             if ws.firedWithoutNoise(j) { firedWithoutNoise[j] = true }
         }
+    }
+
+    /// The progress figure for a whole group: each layer's mean loss and L0 over the steps since the last log row
+    /// (what that row will say), as the range over layers, labelled. Losses differ by orders of magnitude across
+    /// layers (they scale with ‖x‖²), so one layer's batch, or a mean over layers, would say little.
+    static func progressMessage(_ windows: [WindowStats], layers: [Int]) -> String {
+        let counted = windows.filter { $0.steps > 0 }
+        guard !counted.isEmpty else { return "" }
+        let losses = counted.map { $0.loss / Double($0.steps) }, l0s = counted.map { $0.l0 / Double($0.steps) }
+        let shares = counted.map { 100 * $0.l0 / Double($0.steps) / Double(max($0.fires.count, 1)) }
+        let steps = counted[0].steps
+        let over = "mean of the last \(steps) step\(steps == 1 ? "" : "s")"
+        let oneDecimal = { (v: Double) in String(format: "%.1f", v) }
+        func range(_ values: [Double], _ format: (Double) -> String) -> String {
+            let lo = values.min()!, hi = values.max()!
+            return format(lo) == format(hi) ? format(lo) : "\(format(lo))–\(format(hi))"
+        }
+        let figures = "loss \(range(losses, figure)), L0 \(range(l0s, oneDecimal)) (\(range(shares, oneDecimal))% of features)"
+        if counted.count == 1 { return "layer \(layers.first.map(String.init) ?? "?"): \(figures), \(over)" }
+        return "\(figures) over \(counted.count) layers, \(over)"
+    }
+
+    /// Four significant digits, without an exponent below a million: 7.04, 10.21, 28870.
+    static func figure(_ v: Double) -> String {
+        guard v.isFinite else { return "\(v)" }
+        if abs(v) >= 1000 && abs(v) < 1e6 { return String(format: "%.0f", v) }
+        return String(format: "%.4g", v)
     }
 
     func row(step: Int, layer: Int, lr: Double) -> TrainingLogRow {

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Tensor
 import XCTest
+import REPL
 @testable import Workbench
 
 /// Runs the `.nsae` scripts of Tests/scripts in `--json` mode and checks the values they print.
@@ -186,12 +187,15 @@ final class ScriptTests: XCTestCase {
         XCTAssertTrue(r >= -1 && r <= 1)
 
         let top = out.table(line: 14)
-        XCTAssertEqual(top.columns, ["rank", "activation", "position", "token", "context"])
+        // An NSAE's rows are ranked by the pre-activation (its tanh codes saturate), shown beside the activation.
+        XCTAssertEqual(top.columns, ["rank", "activation", "pre_activation", "position", "token", "context"])
         let activations = out.numbers(line: 14, column: "activation")
         XCTAssertEqual(activations.count, 4)
         XCTAssertEqual(activations, activations.sorted(by: >))
+        let pre = out.numbers(line: 14, column: "pre_activation")
+        XCTAssertEqual(pre, pre.sorted(by: >))
         // The highlighted context carries each token's activation; the focus token's equals the row's activation.
-        let context = try XCTUnwrap(top.rows[0][4] as? [String: Any])
+        let context = try XCTUnwrap(top.rows[0][5] as? [String: Any])
         let focus = try XCTUnwrap(context["focus"] as? Int)
         let contextActivations = try XCTUnwrap(context["activations"] as? [Double])
         XCTAssertEqual(contextActivations[focus], activations[0], accuracy: 1e-5)

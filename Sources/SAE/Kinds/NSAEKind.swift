@@ -22,6 +22,7 @@ enum NSAEKind: SAEKind {
     /// explained variance 0.61 → 0.67, where q = 0 gave 0.18, 0.82, 0.59; q = 0.3 and 0.7 were close to 0.5).
     static let resampledEncoderScale: Float = 1
     static let resampledSelectivity: Float = 0.5
+    static let codeSaturates = true
     static let hasDenseStep = true
     static let decoderConstraint = DecoderConstraint.none
     /// SAELens 6 has no tanh-relu architecture: the folder is nsae's own and SAELens refuses it by name.

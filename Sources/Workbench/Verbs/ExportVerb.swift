@@ -7,15 +7,15 @@ import SAE
 enum ExportVerb {
     static let export = Verb(
         "export", summary: "write a runnable SAELens training script for the same experiment (one SAE per layer, NSAE through the nsae_saelens package in python/)",
-        usage: "export SAE \"train_saelens.py\" [steps=N] [tokens=N] [dataset=\"HF name or local .txt/.jsonl\"]",
         example: "export norm \"train_saelens.py\" tokens=100M",
         positionals: [.required("SAE", .object("sae"), "the SAE group whose architecture, hyperparameters and hooks the script trains"),
-                      .required("PATH", .string, "the .py file to write")],
+                      .required("PATH", .path, "the .py file to write")],
         options: [
             .optional("steps", .integer, default: "the steps the group has trained", "optimizer steps per SAE"),
-            .optional("tokens", .integer, "training tokens per SAE (instead of steps=)"),
-            .optional("dataset", .string, default: "none: the script asks for --dataset", "the script's default dataset"),
-        ]
+            .optional("tokens", .integer, "training tokens per SAE"),
+            .optional("dataset", .string, default: "none: the script asks for --dataset", "the script's default dataset: a Hugging Face name or a local .txt/.jsonl"),
+        ],
+        groups: [.oneOf("steps", "tokens")]
     ) { call in try write(call) }
 
     static func write(_ call: Call) throws -> Value {
