@@ -27,6 +27,8 @@ let package = Package(
         .target(name: "SAE", dependencies: ["Tensor"], swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug)), .unsafeFlags(["-target-cpu", "haswell"], .when(platforms: [.linux], configuration: .release))]),  // -O in debug: the tests train real models; AVX2+FMA (this machine kind) for the sparse step
         .target(name: "Activations", dependencies: ["Tensor", "GPT2", "SAE"]),
         .target(name: "Workbench", dependencies: ["Tensor", "GPT2", "SAE", "Activations"]),
+        // The terminal front ends' module: the readline loop, `nsae run`'s script runner, the terminal sink and progress
+        // bar, SIGINT. The kernel does not link it (its interrupts and progress are messages).
         .target(name: "REPL", dependencies: ["Workbench", "CReadline"]),
         .target(name: "JupyterKernel", dependencies: ["Workbench", "CZMQ", "COpenSSL"]),
         .executableTarget(name: "nsae", dependencies: [

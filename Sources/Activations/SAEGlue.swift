@@ -37,7 +37,8 @@ extension TopActivations {
             throw ActivationsError("top-k: the SAE takes \(sae.dIn) inputs but store hook \(store.hooks[hook].name) has d = \(store.hooks[hook].d)")
         }
         let encode = codesOnlyEncoder(for: sae) ?? { try sae.encode($0) }
-        return try scan(store: store, hook: hook, features: features, options: options, context: context, encode: encode)
+        return try scan(store: store, hook: hook, features: features, options: options, context: context,
+                        rankBy: sae.preActivationEncoder(), encode: encode)
     }
 
     /// The SAE's codes without its reconstruction (the architecture's own activation, one GEMM; see

@@ -5,12 +5,15 @@ import Tensor
 public struct FeatureHit: Sendable, Equatable {
     public var activation: Float
     public var token: Int
+    /// The pre-activation the top hits were ranked by, for codes that saturate (NSAE); nil otherwise.
+    public var preActivation: Float? = nil
 }
 
 /// What one streaming pass learned about one feature.
 public struct FeatureActivationSummary: Sendable {
     public var feature: Int
-    /// Largest activations, descending (ties: lower token index first).
+    /// Largest activations, descending (ties: lower token index first); with a ranking encoder, largest
+    /// pre-activations (each hit then carries both).
     public var top: [FeatureHit]
     /// Smallest positive activations, ascending: the weakest firings, for contrast.
     public var bottom: [FeatureHit]
@@ -51,9 +54,12 @@ public enum TopActivations {
     }
 
     /// Scans hook `hook` of `store`, encoding each chunk with `encode` ([rows, d] → [rows, m] codes), and
-    /// summarizes `features` (nil: all m).
+    /// summarizes `features` (nil: all m). With `rankBy` ([rows, d] → [rows, m] keys, e.g. NSAE's pre-activations,
+    /// whose tanh codes tie at 1.0), the top hits are the active positions with the largest keys; everything else
+    /// (bottom, sample, histogram, means) still reads the codes.
     public static func scan(store: ActivationStore, hook: Int, features selected: [Int]? = nil,
                             options: Options = Options(), context: WorkContext = .silent,
+                            rankBy: ((Matrix) throws -> Matrix)? = nil,
                             encode: (Matrix) throws -> Matrix) throws -> [FeatureActivationSummary] {
         guard store.hooks.indices.contains(hook) else {
             throw ActivationsError("top-k: hook index \(hook) outside 0..<\(store.layerCount)")
@@ -81,7 +87,11 @@ public enum TopActivations {
             guard codes.cols == state!.width else {
                 throw ActivationsError("top-k: encoder width changed from \(state!.width) to \(codes.cols)")
             }
-            state!.add(codes: codes, firstToken: range.lowerBound, skip: options.includeBOS ? nil : bos)
+            let keys = try rankBy?(x)
+            if let keys, keys.rows != codes.rows || keys.cols != codes.cols {
+                throw ActivationsError("top-k: the ranking encoder returned \(keys.rows)x\(keys.cols) for codes \(codes.rows)x\(codes.cols)")
+            }
+            state!.add(codes: codes, keys: keys, firstToken: range.lowerBound, skip: options.includeBOS ? nil : bos)
             start = range.upperBound
             context.report(ProgressUpdate(task: "top-k", done: start, total: total, unit: "tokens"))
         }
@@ -95,7 +105,7 @@ private struct ScanState {
     let features: [Int]
     let width: Int
     let options: TopActivations.Options
-    var top: [TopKHeap]
+    var top: [RankedHeap]
     var bottom: [TopKHeap]          // keyed by −activation, so the heap keeps the smallest positive ones
     var reservoirs: [[FeatureHit]]
     var activeCount: [Int]
@@ -110,7 +120,7 @@ private struct ScanState {
         self.features = features
         self.width = width
         self.options = options
-        top = features.map { _ in TopKHeap(capacity: options.k) }
+        top = features.map { _ in RankedHeap(capacity: options.k) }
         bottom = features.map { _ in TopKHeap(capacity: options.bottomK) }
         reservoirs = features.map { _ in [] }
         activeCount = Array(repeating: 0, count: features.count)
@@ -121,28 +131,35 @@ private struct ScanState {
         for (i, f) in features.enumerated() { slot[f] = i }
     }
 
-    mutating func add(codes: Matrix, firstToken: Int, skip: [Bool]?) {
+    mutating func add(codes: Matrix, keys: Matrix?, firstToken: Int, skip: [Bool]?) {
         let all = features.count == width
+        let ranked = keys != nil
+        let keyData = keys?.data ?? []
         codes.data.withUnsafeBufferPointer { p in
-            for r in 0..<codes.rows {
-                if let skip, skip[r] { continue }
-                tokensScanned += 1
-                let token = firstToken + r
-                let row = p.baseAddress! + r * width
-                if all {
-                    for j in 0..<width where row[j] > 0 { record(slot: j, value: row[j], token: token) }
-                } else {
-                    for (i, f) in features.enumerated() where row[f] > 0 { record(slot: i, value: row[f], token: token) }
+            keyData.withUnsafeBufferPointer { k in
+                for r in 0..<codes.rows {
+                    if let skip, skip[r] { continue }
+                    tokensScanned += 1
+                    let token = firstToken + r
+                    let row = p.baseAddress! + r * width
+                    let keyRow = ranked ? k.baseAddress! + r * width : row
+                    if all {
+                        for j in 0..<width where row[j] > 0 { record(slot: j, value: row[j], key: keyRow[j], token: token) }
+                    } else {
+                        for (i, f) in features.enumerated() where row[f] > 0 { record(slot: i, value: row[f], key: keyRow[f], token: token) }
+                    }
                 }
             }
         }
+        hasKeys = hasKeys || ranked
     }
+    var hasKeys = false
 
-    @inline(__always) mutating func record(slot i: Int, value v: Float, token: Int) {
+    @inline(__always) mutating func record(slot i: Int, value v: Float, key: Float, token: Int) {
         activeCount[i] += 1
         activeSum[i] += Double(v)
         histograms[i][FeatureActivationSummary.bin(v)] += 1
-        if v > top[i].threshold { top[i].offer(value: v, index: token) }
+        if key > top[i].threshold { top[i].offer(key: key, activation: v, token: token) }
         if -v > bottom[i].threshold { bottom[i].offer(value: -v, index: token) }
         if options.randomK > 0 {
             if reservoirs[i].count < options.randomK {
@@ -158,7 +175,7 @@ private struct ScanState {
         features.indices.map { i in
             FeatureActivationSummary(
                 feature: features[i],
-                top: top[i].sortedDescending().map { FeatureHit(activation: $0.value, token: $0.index) },
+                top: top[i].sortedDescending().map { FeatureHit(activation: $0.activation, token: $0.token, preActivation: hasKeys ? $0.key : nil) },
                 bottom: bottom[i].sortedDescending().map { FeatureHit(activation: -$0.value, token: $0.index) },
                 random: reservoirs[i].sorted { $0.token < $1.token },
                 tokensScanned: tokensScanned, activeCount: activeCount[i],
@@ -166,6 +183,35 @@ private struct ScanState {
                 histogram: histograms[i].map { Int($0) })
         }
     }
+}
+
+/// The k largest (key, token) pairs seen, with each one's activation: TopKHeap's order (ties: lower token first),
+/// carrying the activation when the key is another number (NSAE's pre-activation).
+struct RankedHeap {
+    struct Entry: HeapOrdered {
+        var key: Float, activation: Float, token: Int
+        @inline(__always) static func heapBelow(_ a: Entry, _ b: Entry) -> Bool {
+            a.key < b.key || (a.key == b.key && a.token > b.token)
+        }
+    }
+    let capacity: Int
+    private var heap: MinHeap<Entry>
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        heap = MinHeap(reservingCapacity: min(capacity, 1024))
+    }
+
+    var threshold: Float { heap.count < capacity ? -.infinity : heap.first!.key }
+
+    mutating func offer(key: Float, activation: Float, token: Int) {
+        guard capacity > 0, !key.isNaN else { return }
+        let e = Entry(key: key, activation: activation, token: token)
+        if heap.count < capacity { heap.push(e) }
+        else if Entry.heapBelow(heap.first!, e) { heap.replaceFirst(with: e) }
+    }
+
+    func sortedDescending() -> [Entry] { heap.items.sorted { Entry.heapBelow($1, $0) } }
 }
 
 /// A hit shown in its context window: tokens before and after, rebuilt from the stored ids.

@@ -1,18 +1,27 @@
 import Glibc
 import Synchronization
 
-/// Kernel logging to standard error, which the Jupyter server shows in its own log. `NSAE_KERNEL_LOG` picks the
-/// level: `debug`, `info` (default) or `warning`.
+/// Kernel logging to standard error, which the Jupyter server shows in its own log, or to the file named by
+/// `NSAE_KERNEL_LOG_FILE` (appended). `NSAE_KERNEL_LOG` picks the level: `debug`, `info`, `warning` (default) or
+/// `error`. Warning by default because a kernel's stderr is the terminal of a client that started it: `jupyter
+/// console` would print "kernel ready", "interrupt" and "shutting down" among the user's output.
 public enum KernelLog {
     enum Level: Int { case debug = 0, info, warning, error }
 
     static let configured: Level = {
         switch getenv("NSAE_KERNEL_LOG").map({ String(cString: $0) }) {
         case "debug": return .debug
-        case "warning": return .warning
+        case "info": return .info
         case "error": return .error
-        default: return .info
+        default: return .warning
         }
+    }()
+
+    /// Standard error, or the log file (opened once, appending); stderr when the file cannot be opened.
+    static let destination: Int32 = {
+        guard let path = getenv("NSAE_KERNEL_LOG_FILE").map({ String(cString: $0) }), !path.isEmpty else { return 2 }
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        return fd >= 0 ? fd : 2
     }()
 
     private static let override = Atomic<Int>(-1)
@@ -37,7 +46,7 @@ public enum KernelLog {
         var bytes = Array(line.utf8)
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress! + offset, $0.count - offset) }
+            let n = bytes.withUnsafeMutableBytes { write(destination, $0.baseAddress! + offset, $0.count - offset) }
             if n <= 0 { break }
             offset += n
         }

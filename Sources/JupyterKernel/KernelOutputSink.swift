@@ -23,6 +23,8 @@ final class KernelOutputSink: OutputSink {
         var lastSent: Double
         var unsent: ProgressUpdate?
         var latest: ProgressUpdate
+        /// Whether an update_display_data went out: until one does, text/plain shows only the opening line.
+        var updated = false
     }
 
     init(messenger: KernelMessenger, request: WireMessage, silent: Bool, allowStdin: Bool,
@@ -60,6 +62,7 @@ final class KernelOutputSink: OutputSink {
             if due {
                 bar.lastSent = now
                 bar.unsent = nil
+                bar.updated = true
             } else {
                 bar.unsent = update
             }
@@ -80,16 +83,16 @@ final class KernelOutputSink: OutputSink {
         for bar in open { finalize(bar) }
     }
 
-    /// Redraws a closing bar only when the screen does not already show its last state (an update was held back
-    /// by the throttle, or the bar stopped short and gets its "(stopped)" mark).
+    /// Redraws a closing bar only when the display does not already hold its last state (no update went out
+    /// yet, an update was held back by the throttle, or the bar stopped short and gets its "(stopped)" mark).
     private func finalize(_ bar: Bar) {
         let stoppedShort = bar.latest.total > 0 && bar.latest.done < bar.latest.total
-        guard bar.unsent != nil || stoppedShort else { return }
+        guard !bar.updated || bar.unsent != nil || stoppedShort else { return }
         publishBar("update_display_data", bar.displayID, bar.latest, finished: true)
     }
 
     private func publishBar(_ type: String, _ displayID: String, _ update: ProgressUpdate, finished: Bool) {
-        let bundle = ProgressDisplay.bundle(update, finished: finished)
+        let bundle = type == "display_data" ? ProgressDisplay.opening(update) : ProgressDisplay.bundle(update, finished: finished)
         messenger.publish(type, ["data": .strings(bundle.data), "metadata": [:],
                                  "transient": ["display_id": .string(displayID)]], parent: request.header)
     }

@@ -4,6 +4,17 @@ import Workbench
 /// A live progress bar as a mime bundle: text/plain for consoles, text/html (inline styles only, which survive
 /// the notebook sanitizer) for notebooks.
 enum ProgressDisplay {
+    /// The first display of a bar. Its text/plain is what a client that ignores update_display_data (jupyter
+    /// console prints display_data's text/plain once, and never an update) keeps on screen, so it says what
+    /// started rather than a state that goes stale ("0% 1/400 steps"); the html is the live bar, and the
+    /// updates carry the bar in both forms (a saved notebook keeps the final one).
+    static func opening(_ update: ProgressUpdate) -> MimeBundle {
+        var bundle = bundle(update)
+        let size = update.total > 0 ? " (\(update.total) \(update.unit))" : ""
+        bundle.data["text/plain"] = "\(update.task): started\(size)"
+        return bundle
+    }
+
     static func bundle(_ update: ProgressUpdate, finished: Bool = false) -> MimeBundle {
         let percent = Int((update.fraction * 100).rounded(.down))
         let width = 30

@@ -161,6 +161,14 @@ protocol SAEKind: Sendable {
     static var decoderConstraint: DecoderConstraint { get }
     /// Whether `train resample_every=N` resamples its dead features (the L1-penalised kinds; TopK has AuxK).
     static var resamplesDeadFeatures: Bool { get }
+    /// A resampled feature's encoder row norm, as a multiple of the alive rows' mean norm (Anthropic's 0.2).
+    static var resampledEncoderScale: Float { get }
+    /// A resampled feature's b_enc as a fraction q of its pre-activation on the input it was given: −q·(W_enc[j]·v),
+    /// so it fires only where inputs project onto v at least q times as much (Anthropic's b_enc = 0 is q = 0).
+    static var resampledSelectivity: Float { get }
+    /// Whether the code saturates (NSAE's tanh reaches 1.0 in float32 near pre-activation 9), so that top
+    /// activations tie and are ranked by the pre-activation instead (`SAE.preActivationEncoder`).
+    static var codeSaturates: Bool { get }
     /// Whether the step may take the dense path (DenseStep.swift) when a batch's codes are dense: the L1 kinds,
     /// whose density is not fixed. Such a kind has no auxiliary entries and its `finishStep` needs no
     /// per-feature lists.
@@ -194,12 +202,18 @@ protocol SAEKind: Sendable {
     /// `extraParameters` order; a kind may also set config options from them).
     static func readSAELens(_ cfg: SAELensConfigFields, _ config: inout SAEConfig) throws
     static func readSAELensTensors(_ tensors: (String) throws -> [Float]?, _ config: inout SAEConfig) throws -> [[Float]]
+    /// How SAELens 6 trains the same SAE (`export`), or nil when it has no training configuration for the kind.
+    static func saelensTraining(_ config: SAEConfig) throws -> SAELensTraining?
 }
 
 extension SAEKind {
     static var aliases: [String] { [] }
     static var defaultAlpha: Float { 0 }
     static var resamplesDeadFeatures: Bool { false }
+    static var resampledEncoderScale: Float { 0.2 }
+    static var resampledSelectivity: Float { 0 }
+    static func saelensTraining(_ config: SAEConfig) throws -> SAELensTraining? { nil }
+    static var codeSaturates: Bool { false }
     static var hasDenseStep: Bool { false }
     static func applyDefaults(_ config: inout SAEConfig) {}
     static func set(_ option: String, _ value: SAEOptionSetting, in config: inout SAEConfig) throws {
@@ -269,6 +283,8 @@ public struct SAEArchitecture: Hashable, Sendable, Codable, CustomStringConverti
     }
     /// The `architecture` value of its SAELens folders.
     public var saelensName: String { kind.saelensArchitecture }
+    /// How SAELens 6 trains an SAE of this config (`export`), or nil when SAELens has none for the kind.
+    public func saelensTraining(_ config: SAEConfig) throws -> SAELensTraining? { try kind.saelensTraining(config) }
 
     /// Sets one of the architecture's options, with an error naming the option when it is not one of them.
     public func set(_ option: String, _ value: SAEOptionSetting, in config: inout SAEConfig) throws {
@@ -322,5 +338,36 @@ public enum SAERegistry {
         config.options = options
         config.architecture.applyDefaults(&config)
         return try SAE(config: config)
+    }
+}
+
+/// A SAELens 6 training configuration for one SAE: the config class to import and the fields the architecture
+/// sets on it (the common ones, d_in and d_sae, are the exporter's).
+public struct SAELensTraining: Sendable {
+    public enum Value: Sendable, Equatable { case number(Double), string(String) }
+    public let module: String
+    public let className: String
+    /// One line on what the SAELens run trains and where it differs from nsae's.
+    public let note: String
+    public let fields: [(name: String, value: Value)]
+
+    init(module: String = "sae_lens", className: String, note: String, fields: [(name: String, value: Value)]) {
+        self.module = module; self.className = className; self.note = note; self.fields = fields
+    }
+
+    /// A Float option as the decimal the user wrote (1e-3 rather than 0.0010000000474974513).
+    static func decimal(_ value: Float) -> Value { .number(Double(value.description) ?? Double(value)) }
+
+    /// The architecture option `name` as the SAELens field `field`, or the SAELens default when it is not set.
+    static func option(_ c: SAEConfig, _ name: String, as field: String, default fallback: Double? = nil) throws -> (name: String, value: Value) {
+        guard let v = c.options[name] ?? fallback else { throw SAEError("export: the \(c.architecture.name) SAE has no \(name)") }
+        return (field, .number(v))
+    }
+
+    /// SAELens's own architectures sum the squared error over dimensions, as nsae's mse=sum.
+    static func requireSummedMSE(_ c: SAEConfig) throws {
+        guard c.mse == .sum else {
+            throw SAEError("export: mse=mean has no SAELens equivalent for a \(c.architecture.name) SAE (only the nsae architecture takes it)")
+        }
     }
 }

@@ -12,21 +12,43 @@ public struct TrainingLogRow: Codable, Sendable, Equatable {
     public var loss: Double
     public var mseTerm: Double
     public var l1Term: Double
+    /// The architecture's own term (TopK's AuxK, JumpReLU's L0 penalty; 0 for relu and nsae).
+    public var auxTerm: Double
     public var l0: Double
     public var l1: Double
-    /// Fraction of features that did not fire in any token since the previous row.
+    /// Fraction of features that did not fire in any token since the previous row, judged without the training
+    /// noise (as `eval` judges them).
     public var deadFraction: Double
     /// The learning rate of the row's last step.
     public var lr: Double
+
+    public init(step: Int, layer: Int, loss: Double, mseTerm: Double, l1Term: Double, auxTerm: Double = 0, l0: Double,
+                l1: Double, deadFraction: Double, lr: Double) {
+        self.step = step; self.layer = layer; self.loss = loss; self.mseTerm = mseTerm; self.l1Term = l1Term
+        self.auxTerm = auxTerm; self.l0 = l0; self.l1 = l1; self.deadFraction = deadFraction; self.lr = lr
+    }
+
+    private enum CodingKeys: String, CodingKey { case step, layer, loss, mseTerm, l1Term, auxTerm, l0, l1, deadFraction, lr }
+
+    /// Checkpoints written before the log had `auxTerm` read it as 0.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(step: try c.decode(Int.self, forKey: .step), layer: try c.decode(Int.self, forKey: .layer),
+                  loss: try c.decode(Double.self, forKey: .loss), mseTerm: try c.decode(Double.self, forKey: .mseTerm),
+                  l1Term: try c.decode(Double.self, forKey: .l1Term),
+                  auxTerm: try c.decodeIfPresent(Double.self, forKey: .auxTerm) ?? 0,
+                  l0: try c.decode(Double.self, forKey: .l0), l1: try c.decode(Double.self, forKey: .l1),
+                  deadFraction: try c.decode(Double.self, forKey: .deadFraction), lr: try c.decode(Double.self, forKey: .lr))
+    }
 }
 
 public struct TrainingLog: Codable, Sendable, Equatable {
     public var rows: [TrainingLogRow] = []
     public init(rows: [TrainingLogRow] = []) { self.rows = rows }
-    public static let columns = ["step", "layer", "loss", "mse_term", "l1_term", "l0", "l1", "dead_fraction", "lr"]
+    public static let columns = ["step", "layer", "loss", "mse_term", "l1_term", "aux_term", "l0", "l1", "dead_fraction", "lr"]
     /// The rows as table values in `columns` order.
     public var table: [[Double]] {
-        rows.map { [Double($0.step), Double($0.layer), $0.loss, $0.mseTerm, $0.l1Term, $0.l0, $0.l1, $0.deadFraction, $0.lr] }
+        rows.map { [Double($0.step), Double($0.layer), $0.loss, $0.mseTerm, $0.l1Term, $0.auxTerm, $0.l0, $0.l1, $0.deadFraction, $0.lr] }
     }
 }
 
@@ -163,13 +185,13 @@ public struct GroupTrainer: Sendable {
                 }
                 group.stepsTrained += 1
             }
-            let window = windows[0], workspaces0 = workspaces[0]
-            let spread = groups.count == 1 ? "" : {
-                let l0s = workspaces.map { $0[0].terms.l0 }
-                return String(format: "; L0 over the grid %.1f–%.1f", l0s.min()!, l0s.max()!)
-            }()
-            context.report(ProgressUpdate(task: "train", done: done + 1, total: total, unit: "steps",
-                                          message: String(format: "loss %.4g, L0 %.1f (%.1f%% of features)", window[0].lastLoss, workspaces0[0].terms.l0, 100 * workspaces0[0].terms.l0 / Double(max(workspaces0[0].dSAE, 1))) + spread))
+            // One bar for a sweep: its first group's figures, and the first layer's L0 across the grid.
+            var message = WindowStats.progressMessage(windows[0], layers: first.layers)
+            if groups.count > 1 {
+                let l0s = windows.map { $0[0].l0 / Double(max($0[0].steps, 1)) }
+                message += String(format: "; layer %d L0 over the grid %.1f–%.1f", first.layers[0], l0s.min()!, l0s.max()!)
+            }
+            context.report(ProgressUpdate(task: "train", done: done + 1, total: total, unit: "steps", message: message))
             if first.stepsTrained % logEvery == 0 { flushLog() }
             // Not after the call's last step: a feature given a new direction is trained before anyone measures it.
             if let every = resampleEvery, first.stepsTrained % every == 0, done + 1 < total {
@@ -186,25 +208,57 @@ public struct GroupTrainer: Sendable {
 /// Running sums for one layer between log rows.
 struct WindowStats {
     var steps = 0
-    var loss = 0.0, mse = 0.0, l1Term = 0.0, l0 = 0.0, l1 = 0.0
-    var lastLoss = 0.0
+    var loss = 0.0, mse = 0.0, l1Term = 0.0, auxTerm = 0.0, l0 = 0.0, l1 = 0.0
     var tokens = 0
     var fires: [Int]
+    var firedWithoutNoise: [Bool]
 
-    init(features: Int) { fires = [Int](repeating: 0, count: features) }
+    init(features: Int) {
+        fires = [Int](repeating: 0, count: features)
+        firedWithoutNoise = [Bool](repeating: false, count: features)
+    }
 
     mutating func add(_ t: LossTerms, _ ws: StepWorkspace) {
         steps += 1
-        loss += t.loss; mse += t.mseTerm; l1Term += t.l1Term; l0 += t.l0; l1 += t.l1
-        lastLoss = t.loss
+        loss += t.loss; mse += t.mseTerm; l1Term += t.l1Term; auxTerm += t.auxTerm; l0 += t.l0; l1 += t.l1
         tokens += ws.rows
-        for j in 0..<fires.count { fires[j] += ws.fires(j) }
+        for j in 0..<fires.count {
+            fires[j] += ws.fires(j)
+            if ws.firedWithoutNoise(j) { firedWithoutNoise[j] = true }
+        }
+    }
+
+    /// The progress figure for a whole group: each layer's mean loss and L0 over the steps since the last log row
+    /// (what that row will say), as the range over layers, labelled. Losses differ by orders of magnitude across
+    /// layers (they scale with ‖x‖²), so one layer's batch, or a mean over layers, would say little.
+    static func progressMessage(_ windows: [WindowStats], layers: [Int]) -> String {
+        let counted = windows.filter { $0.steps > 0 }
+        guard !counted.isEmpty else { return "" }
+        let losses = counted.map { $0.loss / Double($0.steps) }, l0s = counted.map { $0.l0 / Double($0.steps) }
+        let shares = counted.map { 100 * $0.l0 / Double($0.steps) / Double(max($0.fires.count, 1)) }
+        let steps = counted[0].steps
+        let over = "mean of the last \(steps) step\(steps == 1 ? "" : "s")"
+        let oneDecimal = { (v: Double) in String(format: "%.1f", v) }
+        func range(_ values: [Double], _ format: (Double) -> String) -> String {
+            let lo = values.min()!, hi = values.max()!
+            return format(lo) == format(hi) ? format(lo) : "\(format(lo))–\(format(hi))"
+        }
+        let figures = "loss \(range(losses, figure)), L0 \(range(l0s, oneDecimal)) (\(range(shares, oneDecimal))% of features)"
+        if counted.count == 1 { return "layer \(layers.first.map(String.init) ?? "?"): \(figures), \(over)" }
+        return "\(figures) over \(counted.count) layers, \(over)"
+    }
+
+    /// Four significant digits, without an exponent below a million: 7.04, 10.21, 28870.
+    static func figure(_ v: Double) -> String {
+        guard v.isFinite else { return "\(v)" }
+        if abs(v) >= 1000 && abs(v) < 1e6 { return String(format: "%.0f", v) }
+        return String(format: "%.4g", v)
     }
 
     func row(step: Int, layer: Int, lr: Double) -> TrainingLogRow {
         let k = Double(max(steps, 1))
-        let dead = Double(fires.lazy.filter { $0 == 0 }.count) / Double(max(fires.count, 1))
+        let dead = Double(firedWithoutNoise.lazy.filter { !$0 }.count) / Double(max(firedWithoutNoise.count, 1))
         return TrainingLogRow(step: step, layer: layer, loss: loss / k, mseTerm: mse / k, l1Term: l1Term / k,
-                              l0: l0 / k, l1: l1 / k, deadFraction: dead, lr: lr)
+                              auxTerm: auxTerm / k, l0: l0 / k, l1: l1 / k, deadFraction: dead, lr: lr)
     }
 }

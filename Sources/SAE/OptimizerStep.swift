@@ -88,12 +88,13 @@ extension SAE {
 
     private func afterStep<K: SAEKind>(_ kind: K.Type, _ ws: StepWorkspace) { K.afterStep(ws, self) }
 
-    /// Per feature, the training tokens since it last fired (what AuxK and resampling call dead).
+    /// Per feature, the training tokens since it last fired (what AuxK and resampling call dead), judged without
+    /// the training noise (`StepWorkspace.firedWithoutNoise`).
     func countTokensSinceFired(_ ws: StepWorkspace) {
         if tokensSinceFired?.count != dSAE { tokensSinceFired = [Int](repeating: 0, count: dSAE) }
         let B = ws.rows
         tokensSinceFired!.withUnsafeMutableBufferPointer { since in
-            for j in 0..<dSAE { since[j] = ws.fires(j) > 0 ? 0 : min(since[j] + B, 1 << 30) }
+            for j in 0..<dSAE { since[j] = ws.firedWithoutNoise(j) ? 0 : min(since[j] + B, 1 << 30) }
         }
     }
 

@@ -3,7 +3,10 @@
 // since the previous resampling are given new directions: a batch is reconstructed, its rows are drawn with
 // probability ∝ (‖x′ − x‖²)², and each dead feature j takes one drawn row v = x − b_dec:
 //   W_dec[j] ← v/‖v‖ · (1 for a unit-norm decoder, else the mean norm of the alive decoder rows),
-//   W_enc row j ← v/‖v‖ · 0.2 · (mean norm of the alive encoder rows),  b_enc[j] ← 0,
+//   W_enc row j ← v/‖v‖ · s · (mean norm of the alive encoder rows),  b_enc[j] ← −q · s·‖v‖·(that mean norm),
+// with s = 0.2 and q = 0 as Anthropic (b_enc 0); the kind's `resampledEncoderScale` and `resampledSelectivity`
+// (the noisy NSAE: s = 1, q = 0.5, so the new feature fires only on inputs projecting onto v at least half as
+// much as v itself),
 // and its Adam moments restart from zero. The draws are seeded by the SAE's seed and the step.
 import Foundation
 import Tensor
@@ -43,7 +46,8 @@ public enum Resampling {
             let s = which.reduce(0.0) { acc, j in acc + Double(rows.row(j).reduce(0) { $0 + $1 * $1 }.squareRoot()) }
             return Float(s / Double(which.count))
         }
-        let encoderNorm = meanNorm(sae.encoderRows, alive) * 0.2
+        let kind = sae.config.architecture.kind
+        let encoderNorm = meanNorm(sae.encoderRows, alive) * kind.resampledEncoderScale
         let decoderNorm: Float = sae.config.architecture.decoderConstraint == .unitNorm ? 1 : meanNorm(sae.W_dec, alive)
         var cumulative: [Double] = []
         cumulative.reserveCapacity(weights.count)
@@ -63,7 +67,8 @@ public enum Resampling {
                 sae.W_dec[j, i] = v[i] / norm * decoderNorm
                 sae.encoderRows[j, i] = v[i] / norm * encoderNorm
             }
-            sae.b_enc[j] = 0
+            // Its pre-activation on its own input is encoderNorm·‖v‖; the bias keeps it to inputs near v.
+            sae.b_enc[j] = -kind.resampledSelectivity * encoderNorm * norm
             sae.tokensSinceFired?[j] = 0
             if let s = state {
                 for p in [s.mEnc, s.vEnc, s.mDec, s.vDec] { (p + j * n).update(repeating: 0, count: n) }

@@ -256,7 +256,18 @@ public final class SAE: SparseAutoencoder, @unchecked Sendable {
         return codes(config.architecture.kind, x)
     }
 
-    private func codes<K: SAEKind>(_ kind: K.Type, _ x: Matrix) -> Matrix {
+    /// For kinds whose code saturates (NSAE): the pre-activation where the feature fires, ReLU(W_encᵀ(x − b_dec) +
+    /// b_enc), 0 elsewhere, so top activations that all read tanh(·) = 1.0 are still ordered. Nil for the other
+    /// kinds (their code is the ranking), and when evaluation draws noise (as `codesOnlyEncoder`).
+    public func preActivationEncoder() -> ((Matrix) throws -> Matrix)? {
+        guard config.architecture.kind.codeSaturates, !config.noiseInEvaluation else { return nil }
+        return { x in
+            try self.checkInput(x, "encode")
+            return self.codes(self.config.architecture.kind, x, activate: false)
+        }
+    }
+
+    private func codes<K: SAEKind>(_ kind: K.Type, _ x: Matrix, activate: Bool = true) -> Matrix {
         let n = dIn, m = dSAE, B = x.rows
         var out = Matrix(rows: B, cols: m)
         guard B > 0 else { return out }
@@ -287,8 +298,12 @@ public final class SAE: SparseAutoencoder, @unchecked Sendable {
                                                                 noiseEdge: edge.baseAddress!, extra: ep.baseAddress,
                                                                 batchValue: nil, training: false)
                                 var rng = NoiseStream(seed: 0)
-                                for b in 0..<B {
+                                for b in 0..<B where activate {
                                     _ = K.activateRow(po.baseAddress! + b * m, context, &rng, feature, value, dense: true)
+                                }
+                                for b in 0..<B where !activate {
+                                    let row = po.baseAddress! + b * m
+                                    for j in 0..<m { row[j] = max(0, row[j] + benc[j]) }
                                 }
                             }
                         }

@@ -116,6 +116,12 @@ final class StepWorkspace {
     let auxColGrad = Scratch<Float>()
     private var parts: [CodePart] = []
 
+    /// Per feature, the largest noise-free pre-activation W_e·xc + b_e over the batch, recorded when the forward
+    /// draws training noise: a feature that fires only because of the noise (the NSAE's σ = 1 makes nearly every
+    /// feature fire somewhere in a batch of 4096) is still dead where it is evaluated, without noise.
+    let noiseFreeMaximum = Scratch<Float>()
+    private(set) var recordedNoiseFreeFiring = false
+
     var nnz = 0
     var terms = LossTerms()
     /// Whether the last forward ran the architecture's training-time behaviour.
@@ -213,6 +219,10 @@ final class StepWorkspace {
         let config = sae.config
         let edges = GaussianNoise.upperEdge
         let extra = K.featureValues(sae, training: training) ?? []
+        recordedNoiseFreeFiring = training && (sigma ?? 0) > 0
+        if recordedNoiseFreeFiring {
+            sae.b_enc.withUnsafeBufferPointer { recordNoiseFreeMaximum(UnsafePointer(preP), bEnc: $0.baseAddress!, rows: B) }
+        }
         sae.b_enc.withUnsafeBufferPointer { benc in
           extra.withUnsafeBufferPointer { extraP in
             edges.withUnsafeBufferPointer { edge in
@@ -455,6 +465,33 @@ final class StepWorkspace {
 
     /// Number of rows in which feature j was active (valid after `backward`).
     @inline(__always) func fires(_ j: Int) -> Int { colStart.base[j + 1] - colStart.base[j] }
+
+    /// Whether feature j fired on this batch as it would where it is used: without the training noise when the
+    /// forward drew noise, else as trained (valid after `backward`).
+    @inline(__always) func firedWithoutNoise(_ j: Int) -> Bool {
+        recordedNoiseFreeFiring ? noiseFreeMaximum.base[j] > 0 : fires(j) > 0
+    }
+
+    /// noiseFreeMaximum[j] = max_b pre[b, j] + b_enc[j], before the activation adds noise (and, for dense codes,
+    /// overwrites pre). Workers take column slices, so each reads one contiguous run per row and needs no merge.
+    private func recordNoiseFreeMaximum(_ preP: UnsafePointer<Float>, bEnc: UnsafePointer<Float>, rows B: Int) {
+        let m = dSAE
+        noiseFreeMaximum.ensure(m)
+        let out = noiseFreeMaximum.base
+        let workers = Parallel.workers(forWork: B * m)
+        Parallel.run(workers) { w in
+            let columns = Parallel.slice(m, part: w, of: workers)
+            guard let first = columns.first else { return }
+            let width = columns.count
+            let mx = out + first
+            mx.update(repeating: -.infinity, count: width)
+            for b in 0..<B {
+                let row = preP + b * m + first
+                for j in 0..<width where row[j] > mx[j] { mx[j] = row[j] }
+            }
+            for j in 0..<width { mx[j] += bEnc[first + j] }
+        }
+    }
 }
 
 extension ActivationRows {

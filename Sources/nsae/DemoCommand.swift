@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import REPL
 import Tensor
 import Workbench
 
@@ -84,7 +85,7 @@ struct DemoCommand: ParsableCommand {
         fflush(nil)
         InterruptHandling.install()
         let started = Date()
-        let runner = ReportingRunner(source: script)
+        let runner = ReportingRunner(source: script, terminal: TerminalSink(), writeOut: TerminalSink.writeStdout)
         let outcome = runner.run(cancellation: terminalInterruptFlag)
         let seconds = Date().timeIntervalSince(started)
         let title = "nsae demo: standard SAE vs Normalized SAE"

@@ -85,4 +85,31 @@ final class TopActivationsTests: XCTestCase {
         let noisy = try SAERegistry.make("nsae", dIn: 8, dSAE: 32, alpha: 0.01, noise: .always)
         XCTAssertNil(TopActivations.codesOnlyEncoder(for: noisy))
     }
+
+    /// An NSAE feature whose pre-activation is 0.5 × the row index: tanh saturates to 1.0 from row ~18 on, so by the
+    /// code alone the top hits tie and came out in token order (rows 11, 12, 13…). Ranked by the pre-activation,
+    /// they are the largest rows, each with both numbers; a ReLU SAE has no pre-activation column.
+    func testSaturatedNSAECodesAreRankedByThePreActivation() throws {
+        let store = try makeSyntheticStore(at: temporaryFolder(self), rows: 400)
+        let template = try SAERegistry.make("nsae", dIn: 8, dSAE: 4, alpha: 0.01, seed: 1)
+        var wEnc = Matrix(rows: 8, cols: 4)
+        wEnc[0, 0] = 0.5                           // column 0 of the store's rows is the row index
+        let nsae = try SAE(config: template.config, W_enc: wEnc, b_enc: [0, 0, 0, 0], W_dec: Matrix(rows: 4, cols: 8),
+                           b_dec: [Float](repeating: 0, count: 8))
+        var options = TopActivations.Options()
+        options.k = 5
+        let top = try TopActivations.scan(store: store, hook: 0, sae: nsae, features: [0], options: options)[0].top
+        XCTAssertEqual(top.map(\.activation), [1, 1, 1, 1, 1], "the codes saturate: ranking by them is arbitrary")
+        XCTAssertEqual(top.map(\.token), [399, 398, 397, 396, 395])
+        XCTAssertEqual(top.map(\.preActivation), [199.5, 199, 198.5, 198, 197.5])
+        let byCode = try TopActivations.scan(store: store, hook: 0, features: [0], options: options,
+                                             encode: try XCTUnwrap(TopActivations.codesOnlyEncoder(for: nsae)))[0].top
+        XCTAssertEqual(byCode.map(\.token), [19, 21, 22, 23, 24], "by the tied codes alone, the first saturated rows win")
+
+        let relu = try SAE(config: try SAERegistry.make("relu", dIn: 8, dSAE: 4, alpha: 0.01).config, W_enc: wEnc,
+                           b_enc: [0, 0, 0, 0], W_dec: Matrix(rows: 4, cols: 8), b_dec: [Float](repeating: 0, count: 8))
+        let reluTop = try TopActivations.scan(store: store, hook: 0, sae: relu, features: [0], options: options)[0].top
+        XCTAssertEqual(reluTop.map(\.token), [399, 398, 397, 396, 395])
+        XCTAssertTrue(reluTop.allSatisfy { $0.preActivation == nil })
+    }
 }

@@ -121,6 +121,18 @@ final class KernelCoreTests: XCTestCase {
         XCTAssertEqual(reply(to: r)?.content["status"], "ok")
     }
 
+    /// jupyter console prints a display_data's text/plain once and ignores updates: the opening display says what
+    /// started (no percentage to go stale), and even a bar whose first update was its last gets an update with the
+    /// final state, which notebooks keep.
+    func testProgressOpensWithoutAStaleStateAndAlwaysEndsWithItsFinalOne() throws {
+        _ = execute("sleep 10")
+        let bars = transport.published.filter { $0.msgType.hasSuffix("display_data") }
+        XCTAssertEqual(bars.map(\.msgType), ["display_data", "update_display_data"])
+        XCTAssertEqual(bars[0].content["data"]?["text/plain"]?.stringValue, "sleep: started (1 steps)")
+        XCTAssertEqual(bars[0].content["data"]?["text/html"]?.stringValue?.contains("100%"), true, "notebooks get the bar at once")
+        XCTAssertEqual(bars[1].content["data"]?["text/plain"]?.stringValue?.contains("100% 1/1"), true)
+    }
+
     func testInterruptCancelsTheRunningCommandAndKeepsTheSession() throws {
         let state = self.state!
         let interrupter = Thread {

@@ -193,7 +193,13 @@ final class TopKTests: XCTestCase {
             .with(options: ["k": 4, "dead_window": 512]), dims: [32], expansion: 4)
         let log = try GroupTrainer(optimizer: AdamConfig(lr: 5e-3), batchSize: 128, logEvery: 50)
             .train(group, source: data, steps: 200, context: .silent)
-        for row in log.rows { XCTAssertEqual(row.l0, 4, accuracy: 1e-9) }
+        for row in log.rows {
+            XCTAssertEqual(row.l0, 4, accuracy: 1e-9)
+            // The log's loss is its terms: mse + AuxK (TopK has no L1 term).
+            XCTAssertEqual(row.loss, row.mseTerm + row.auxTerm, accuracy: 1e-9 * row.loss)
+        }
+        XCTAssertGreaterThan(log.rows.map(\.auxTerm).max() ?? 0, 0, "features fell dead within 512 tokens, so AuxK entered the loss")
+        XCTAssertEqual(TrainingLog.columns[5], "aux_term")
         for norm in DictionaryAnalysis.decoderNorms(group[0]) { XCTAssertEqual(norm, 1, accuracy: 1e-4) }
         XCTAssertLessThan(log.rows.last!.mseTerm, 0.5 * log.rows.first!.mseTerm, "training reduces the reconstruction error")
         XCTAssertGreaterThan(try data.recovery(group[0]), 0.8)

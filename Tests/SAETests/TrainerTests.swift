@@ -155,4 +155,16 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(log.rows.map(\.lr), [0.005, 0.005, 0.01, 0.01].map { Double(Float($0)) })
         XCTAssertEqual(TrainingLog.columns.count, log.table[0].count)
     }
+
+    /// A checkpoint written before the log had an AuxK column still loads (its rows read aux_term 0).
+    func testLogRowsFromOlderCheckpointsDecode() throws {
+        let old = #"{"rows":[{"step":1,"layer":0,"loss":2.5,"mseTerm":2,"l1Term":0.5,"l0":3,"l1":1,"deadFraction":0.25,"lr":0.001}]}"#
+        let log = try JSONDecoder().decode(TrainingLog.self, from: Data(old.utf8))
+        XCTAssertEqual(log.rows, [TrainingLogRow(step: 1, layer: 0, loss: 2.5, mseTerm: 2, l1Term: 0.5, auxTerm: 0, l0: 3, l1: 1,
+                                                 deadFraction: 0.25, lr: 0.001)])
+        let again = try JSONDecoder().decode(TrainingLog.self, from: try JSONEncoder().encode(
+            TrainingLog(rows: [TrainingLogRow(step: 2, layer: 1, loss: 1, mseTerm: 0.5, l1Term: 0, auxTerm: 0.5, l0: 4, l1: 2, deadFraction: 0, lr: 0.01)])))
+        XCTAssertEqual(again.rows.first?.auxTerm, 0.5)
+        XCTAssertThrowsError(try JSONDecoder().decode(TrainingLog.self, from: Data(#"{"rows":[{"step":1}]}"#.utf8)))
+    }
 }

@@ -4,6 +4,7 @@ import FoundationXML
 #endif
 import Tensor
 import XCTest
+@testable import REPL
 @testable import Workbench
 
 final class RenderTests: XCTestCase {
@@ -58,6 +59,21 @@ final class RenderTests: XCTestCase {
         XCTAssertFalse(TextRenderer.table(table, cellLimit: 80).contains(long))
         XCTAssertTrue(TextRenderer.table(table, cellLimit: 200).contains(long))
         XCTAssertGreaterThanOrEqual(TextRenderer.cellLimit, 80)
+    }
+
+    /// A live bar wider than the terminal would wrap, and `\r` + erase-line redraws only its last row: it is cut.
+    func testTheLiveBarNeverWrapsTheTerminal() {
+        var written: [String] = []
+        let bar = ProgressBar(isTTY: true, columns: { 60 }, write: { written.append($0) })
+        let message = "loss 2.666–24.51, L0 7.3–8.5 (45.6–53.3% of features) over 3 layers, mean of the last 73 steps"
+        bar.update(ProgressUpdate(task: "train", done: 36, total: 100, unit: "steps", message: message), id: "a")
+        let line = try! XCTUnwrap(written.last).replacingOccurrences(of: "\r\u{1B}[2K", with: "")
+        XCTAssertEqual(line.count, 59, line)
+        XCTAssertTrue(line.hasPrefix("train ") && line.hasSuffix("…"), line)
+        var plain: [String] = []
+        ProgressBar(isTTY: false, columns: { 60 }, write: { plain.append($0) })
+            .update(ProgressUpdate(task: "train", done: 36, total: 100, unit: "steps", message: message), id: "a")
+        XCTAssertTrue(plain.last!.contains("mean of the last 73 steps"), "a log (not a terminal) keeps the whole line")
     }
 
     func testProgressRatesHaveTwoSignificantDigits() {

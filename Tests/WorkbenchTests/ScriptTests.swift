@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Tensor
 import XCTest
+import REPL
 @testable import Workbench
 
 /// Runs the `.nsae` scripts of Tests/scripts in `--json` mode and checks the values they print.
@@ -146,7 +147,7 @@ final class ScriptTests: XCTestCase {
         XCTAssertEqual((saeValue["layers"] as? [[String: Any]])?.map { $0["d_sae"] as? Int }, [32, 32, 32])
 
         let log = out.table(line: 6)
-        XCTAssertEqual(log.columns, ["step", "layer", "loss", "mse_term", "l1_term", "l0", "l1", "dead_fraction", "lr"])
+        XCTAssertEqual(log.columns, ["step", "layer", "loss", "mse_term", "l1_term", "aux_term", "l0", "l1", "dead_fraction", "lr"])
         XCTAssertEqual(Set(out.numbers(line: 6, column: "step")), [4, 8, 12])
         XCTAssertEqual(Set(out.numbers(line: 7, column: "step")), [10], "tokens=1280 at batch 128 is 10 steps")
 
@@ -186,12 +187,15 @@ final class ScriptTests: XCTestCase {
         XCTAssertTrue(r >= -1 && r <= 1)
 
         let top = out.table(line: 14)
-        XCTAssertEqual(top.columns, ["rank", "activation", "position", "token", "context"])
+        // An NSAE's rows are ranked by the pre-activation (its tanh codes saturate), shown beside the activation.
+        XCTAssertEqual(top.columns, ["rank", "activation", "pre_activation", "position", "token", "context"])
         let activations = out.numbers(line: 14, column: "activation")
         XCTAssertEqual(activations.count, 4)
         XCTAssertEqual(activations, activations.sorted(by: >))
+        let pre = out.numbers(line: 14, column: "pre_activation")
+        XCTAssertEqual(pre, pre.sorted(by: >))
         // The highlighted context carries each token's activation; the focus token's equals the row's activation.
-        let context = try XCTUnwrap(top.rows[0][4] as? [String: Any])
+        let context = try XCTUnwrap(top.rows[0][5] as? [String: Any])
         let focus = try XCTUnwrap(context["focus"] as? Int)
         let contextActivations = try XCTUnwrap(context["activations"] as? [Double])
         XCTAssertEqual(contextActivations[focus], activations[0], accuracy: 1e-5)
@@ -218,7 +222,7 @@ final class ScriptTests: XCTestCase {
         let svg = try String(contentsOf: tmp.appendingPathComponent("curve.svg"), encoding: .utf8)
         XCTAssertTrue(svg.hasPrefix("<svg ") && svg.contains("<polyline"))
         let csv = try String(contentsOf: tmp.appendingPathComponent("log.csv"), encoding: .utf8).split(separator: "\n")
-        XCTAssertEqual(csv.first, "step,layer,loss,mse_term,l1_term,l0,l1,dead_fraction,lr")
+        XCTAssertEqual(csv.first, "step,layer,loss,mse_term,l1_term,aux_term,l0,l1,dead_fraction,lr")
         XCTAssertEqual(csv.count, 1 + 4 * 3)
 
         // The saved and reloaded group evaluates to the same metrics (same tokens: the eval reader is seeded).

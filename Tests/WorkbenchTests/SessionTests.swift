@@ -136,6 +136,12 @@ final class SessionTests: XCTestCase {
         let train = try XCTUnwrap(session.mustRun("help train")?.plain)
         XCTAssertTrue(train.contains("batch=N") && train.contains("(default: 4096)"), train)
         XCTAssertTrue(session.mustFail("help trian").message.contains("did you mean `train`"))
+        // `load sae` names every architecture it reads, from the registry, with its SAELens name.
+        let load = try XCTUnwrap(session.mustRun("help load")?.plain).replacingOccurrences(of: "\n", with: " ")
+            .split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
+        for (name, saelens) in [("relu", "standard"), ("nsae", "nsae"), ("topk", "topk"), ("batchtopk", "jumprelu"), ("jumprelu", "jumprelu")] {
+            XCTAssertTrue(load.contains("\(name) (SAELens `\(saelens)`)"), load)
+        }
     }
 
     func testEveryHelpExampleParsesAndNamesOnlyDeclaredOptions() throws {

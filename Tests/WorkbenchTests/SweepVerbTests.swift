@@ -51,7 +51,7 @@ final class SweepVerbTests: XCTestCase {
             ("s = sweep topk acts k=[4, 33] expansion=2", "k = 33 (grid value 2): SAE config: k must be a whole number in 1...d_sae (32)"),
             ("s = sweep topk acts k=geom(2, 30, 3)", "k grid value 2 is 7.74596669241483, not a whole number: topk's k takes whole numbers"),
             ("s = sweep jumprelu acts l0_coefficient=[-1]", "l0_coefficient = -1 (grid value 1): SAE config: l0_coefficient must be ≥ 0"),
-            ("s = sweep relu acts k=[4, 8]", "a relu sweep varies alpha, its sparsity control, not k (k= is not an option of relu)"),
+            ("s = sweep relu acts k=[4, 8]", "k= is not an option of relu: it applies only to `sweep topk`, `sweep batchtopk`"),
             ("s = sweep nsae acts alpha=[1e-3] sigma=[0.5, 1]", "a nsae sweep varies alpha, its sparsity control; sigma= takes one value"),
             ("s = sweep relu acts alpha=[1e-3] k=4", "k= is not an option of relu"),
             ("s = sweep nsae acts alpha=[1e-3] sigma=\"a\"", "sigma= needs a number, found the string \"a\""),

@@ -108,3 +108,24 @@ def test_notebook_runs_without_errors(name, shared_data, tmp_path):
     for cell in train_cells:
         bars = [o for o in cell.outputs if o.output_type == "display_data" and "train" in o.data.get("text/plain", "")]
         assert bars and "100%" in bars[0].data["text/plain"], "the live progress bar did not reach its final state"
+
+
+def fit_slope(cell):
+    """The slope of a `fit` cell's table (text/plain: a header row, a rule, one row per group)."""
+    (result,) = [o for o in cell.outputs if o.output_type == "execute_result"]
+    lines = result.data["text/plain"].splitlines()
+    header = lines[0].split()
+    return float(lines[2].split()[header.index("slope")])
+
+
+def test_quickstart_at_its_defaults_shows_the_effect_it_states(tmp_path):
+    """At its own defaults the quickstart's ReLU SAE L0 grows with the input norm and the NSAE's much less; the
+    numbers its text states are the ones it measures (at the previous defaults both slopes were 0.06)."""
+    nb = nbformat.read(NOTEBOOKS / "quickstart.ipynb", as_version=4)
+    NotebookClient(nb, kernel_name=KERNEL_NAME, timeout=300, startup_timeout=60, allow_errors=False,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    fits = {c.source.split()[1]: fit_slope(c) for c in nb.cells if c.cell_type == "code" and c.source.startswith("fit ")}
+    assert set(fits) == {"base", "norm"}, fits
+    assert fits["base"] > 3 * fits["norm"] > 0, f"no visible difference between the slopes: {fits}"
+    text = next(c.source for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("## L0 against"))
+    assert f"a slope of {fits['base']:.2f} per unit" in text and f"a slope of {fits['norm']:.2f}," in text, (fits, text)

@@ -25,7 +25,10 @@ def nsae_binary() -> str:
 
 def start_repl(tmp_path, history="history"):
     env = dict(os.environ, NSAE_HISTORY=str(tmp_path / history), TERM="xterm", SWIFT_BACKTRACE="interactive=no")
-    child = pexpect.spawn(nsae_binary(), env=env, cwd=str(tmp_path), encoding="utf-8", timeout=30, dimensions=(40, 200))
+    # codec_errors: the tty echoes ^C into the output the moment it is typed, possibly between the bytes of a
+    # progress bar's multi-byte block character.
+    child = pexpect.spawn(nsae_binary(), env=env, cwd=str(tmp_path), encoding="utf-8", codec_errors="replace",
+                          timeout=30, dimensions=(40, 200))
     child.expect_exact(PROMPT)
     return child
 

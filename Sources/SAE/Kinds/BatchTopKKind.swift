@@ -147,3 +147,13 @@ enum BatchSelection {
         return Float(bitPattern: UInt32(high) << 16 | UInt32(low))
     }
 }
+
+extension BatchTopKKind {
+    static func saelensTraining(_ c: SAEConfig) throws -> SAELensTraining? {
+        try SAELensTraining.requireSummedMSE(c)
+        return SAELensTraining(className: "BatchTopKTrainingSAEConfig", note: "BatchTopK with AuxK",
+                               fields: [try SAELensTraining.option(c, "k", as: "k"),
+                                        try SAELensTraining.option(c, "aux_coefficient", as: "aux_loss_coefficient", default: 1),
+                                        try SAELensTraining.option(c, "threshold_lr", as: "topk_threshold_lr", default: 0.01)])
+    }
+}

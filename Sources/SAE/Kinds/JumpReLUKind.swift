@@ -99,3 +99,13 @@ enum ThresholdEstimator {
         return (0..<m).map { j in Float((0..<workers).reduce(0.0) { $0 + parts[$1 * m + j] }) }
     }
 }
+
+extension JumpReLUKind {
+    static func saelensTraining(_ c: SAEConfig) throws -> SAELensTraining? {
+        try SAELensTraining.requireSummedMSE(c)
+        return SAELensTraining(className: "JumpReLUTrainingSAEConfig", note: "JumpReLU, step L0 penalty",
+                               fields: [try SAELensTraining.option(c, "l0_coefficient", as: "l0_coefficient"),
+                                        try SAELensTraining.option(c, "bandwidth", as: "jumprelu_bandwidth", default: 0.001),
+                                        try SAELensTraining.option(c, "threshold", as: "jumprelu_init_threshold", default: 0.001)])
+    }
+}

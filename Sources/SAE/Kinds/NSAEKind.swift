@@ -14,6 +14,16 @@ enum NSAEKind: SAEKind {
     ]
     static let sparsityControl = "alpha"
     static let resamplesDeadFeatures = true
+    /// At Anthropic's 0.2 a resampled feature's pre-activation on its own input is about σ, so the training noise
+    /// fires it at random, the L1 term pushes b_enc down and it dies again: on synthetic data (ResamplingTests, σ = 1,
+    /// norm 1) resampling at 0.2 raised the noise-free dead fraction 0.62 → 0.84; at 1 (the alive rows' own scale)
+    /// it lowered it to 0.09. At scale 1 with b_enc 0 the new feature fires on half of all inputs with large codes
+    /// (demo part 2's layer-0 MSE jumped 15 → 440 after a resampling); a bias of half its pre-activation on its own
+    /// input keeps it to inputs near that one (norm 4, ResamplingTests: dead 0.39 → 0.21, MMCS 0.82 → 0.89,
+    /// explained variance 0.61 → 0.67, where q = 0 gave 0.18, 0.82, 0.59; q = 0.3 and 0.7 were close to 0.5).
+    static let resampledEncoderScale: Float = 1
+    static let resampledSelectivity: Float = 0.5
+    static let codeSaturates = true
     static let hasDenseStep = true
     static let decoderConstraint = DecoderConstraint.none
     /// SAELens 6 has no tanh-relu architecture: the folder is nsae's own and SAELens refuses it by name.
@@ -93,4 +103,16 @@ enum NSAEKind: SAEKind {
 
 extension SAEArchitecture {
     public static let nsae = SAEArchitecture(NSAEKind.self)
+}
+
+extension NSAEKind {
+    static func saelensTraining(_ c: SAEConfig) throws -> SAELensTraining? {
+        var fields: [(name: String, value: SAELensTraining.Value)] = [
+            ("alpha", SAELensTraining.decimal(c.alpha)), ("noise_sigma", SAELensTraining.decimal(c.sigma)), ("noise_mode", .string(c.noise.rawValue)),
+            ("beta_mode", .string(c.beta.rawValue)), ("mse", .string(c.mse.rawValue))]
+        if c.beta == .layer, let n = c.layerMeanNorm { fields.append(("layer_mean_norm", SAELensTraining.decimal(n))) }
+        return SAELensTraining(module: "nsae_saelens", className: "NSAETrainingConfig",
+                               note: "nsae's NSAE: c = tanh(ReLU(W_enc(x − b_dec) + b_enc + ε)), β = α·(mean ‖x‖)² per batch",
+                               fields: fields)
+    }
 }

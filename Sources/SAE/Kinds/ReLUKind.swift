@@ -31,3 +31,12 @@ enum ReLUKind: SAEKind {
 extension SAEArchitecture {
     public static let relu = SAEArchitecture(ReLUKind.self)
 }
+
+extension ReLUKind {
+    static func saelensTraining(_ c: SAEConfig) throws -> SAELensTraining? {
+        try SAELensTraining.requireSummedMSE(c)
+        return SAELensTraining(className: "StandardTrainingSAEConfig",
+                               note: "nsae's relu: L1 α‖c‖₁ with unit-norm decoder rows; SAELens weights the L1 by the decoder row norms instead",
+                               fields: [("l1_coefficient", SAELensTraining.decimal(c.alpha))])
+    }
+}

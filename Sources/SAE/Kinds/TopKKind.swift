@@ -234,3 +234,12 @@ enum AuxK {
         ws.terms.loss += auxTerm
     }
 }
+
+extension TopKKind {
+    static func saelensTraining(_ c: SAEConfig) throws -> SAELensTraining? {
+        try SAELensTraining.requireSummedMSE(c)
+        return SAELensTraining(className: "TopKTrainingSAEConfig", note: "TopK with AuxK",
+                               fields: [try SAELensTraining.option(c, "k", as: "k"),
+                                        try SAELensTraining.option(c, "aux_coefficient", as: "aux_loss_coefficient", default: 1)])
+    }
+}

@@ -2,8 +2,9 @@ import Foundation
 import Synchronization
 import Tensor
 
-/// Runs a script like `nsae run` does (text on the terminal, progress on stderr) and also keeps every statement's
-/// value and every figure shown along the way, to write them as a standalone HTML report and a JSON of every number.
+/// Runs a script like `nsae run` does (text on the terminal, progress on stderr, through the `terminal` sink and
+/// `writeOut` that the front end owning the terminal gives) and also keeps every statement's value and every figure
+/// shown along the way, to write them as a standalone HTML report and a JSON of every number.
 public final class ReportingRunner: StatementObserver {
     public struct Entry {
         public var line: Int
@@ -20,11 +21,14 @@ public final class ReportingRunner: StatementObserver {
     private let lines: [String]
     private let sectionOfLine: [Int: String]
     private let source: String
+    private let writeOut: @Sendable (String) -> Void
 
-    public init(source: String, session: Session = Session(), showProgress: Bool = true) {
+    public init(source: String, session: Session = Session(), terminal: OutputSink,
+                writeOut: @escaping @Sendable (String) -> Void) {
         self.source = source
         self.session = session
-        sink = RecordingSink(TerminalSink(json: false, showProgress: showProgress))
+        self.writeOut = writeOut
+        sink = RecordingSink(terminal)
         lines = source.components(separatedBy: "\n")
         var sections: [Int: String] = [:]
         var current = "Setup"
@@ -44,7 +48,6 @@ public final class ReportingRunner: StatementObserver {
     // MARK: StatementObserver
 
     public func willRun(_ statement: Statement) {
-        sink.terminal.startStatement(line: statement.line)
         sink.terminal.stream("» \(code(of: statement))\n", name: .stderr)
         sink.clear()
     }
@@ -52,7 +55,7 @@ public final class ReportingRunner: StatementObserver {
     public func didRun(_ statement: Statement, value: Value) {
         if statement.target == nil {
             let text = Rendering.text(value)
-            if !text.isEmpty { TerminalSink.writeStdout(text + "\n") }
+            if !text.isEmpty { writeOut(text + "\n") }
         }
         let displays = sink.recorded
         entries.append(Entry(line: statement.line,
@@ -122,10 +125,10 @@ public final class ReportingRunner: StatementObserver {
 
 /// Forwards everything to the terminal and keeps the figures and tables a statement displays along the way.
 private final class RecordingSink: OutputSink {
-    let terminal: TerminalSink
+    let terminal: OutputSink
     private let displays = Mutex<[MimeBundle]>([])
 
-    init(_ terminal: TerminalSink) { self.terminal = terminal }
+    init(_ terminal: OutputSink) { self.terminal = terminal }
 
     var recorded: [MimeBundle] { displays.withLock { $0 } }
     func clear() { displays.withLock { $0 = [] } }

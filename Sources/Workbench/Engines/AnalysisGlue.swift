@@ -9,7 +9,7 @@ import Tensor
 extension Engines {
     /// The index within the group of the SAE for `layer=`.
     static func saeIndex(_ sae: SAEObject, _ call: Call, option: String = "layer") throws -> Int {
-        let layer = try requiredInt(call, option)
+        let layer = try call.requiredInteger(option)
         guard let index = sae.group.layers.firstIndex(of: layer) else {
             throw call.error(atOption: option, "the SAE group has no layer \(layer); its layers are \(sae.group.layers.map(String.init).joined(separator: ", "))")
         }
@@ -17,7 +17,7 @@ extension Engines {
     }
 
     static func featureIndex(_ sae: SAE, _ call: Call, option: String) throws -> Int {
-        let feature = try requiredInt(call, option)
+        let feature = try call.requiredInteger(option)
         guard feature >= 0, feature < sae.dSAE else {
             throw call.error(atOption: option, "feature \(feature) does not exist: this SAE has features 0..\(sae.dSAE - 1)")
         }
@@ -45,14 +45,14 @@ extension Engines {
             }
         }
         var order = Array(0..<sae.dSAE)
-        switch call.string("sort") ?? "norm" {
+        switch try call.requiredString("sort") {
         case "density":
             guard let density else { throw call.error(atOption: "sort", "no densities yet: the SAE has no store; run `eval` first") }
             order.sort { density[$0] > density[$1] || (density[$0] == density[$1] && $0 < $1) }
         case "id": break
         default: order.sort { norms[$0] > norms[$1] || (norms[$0] == norms[$1] && $0 < $1) }
         }
-        let top = try positive(call, "top", default: 20)
+        let top = try positive(call, "top")
         return .table(Table(columns: ["feature", "norm", "density", "mean_activation"], rows: order.prefix(top).map { f in
             [.number(Double(f)), .number(norms[f]), density.map { .number($0[f]) } ?? .null, meanActivation.map { .number($0[f]) } ?? .null]
         }))
@@ -66,7 +66,7 @@ extension Engines {
         guard sae.dIn == model.model.config.nEmbd else {
             throw call.error(atArgument: 1, "the SAE's d_in \(sae.dIn) differs from the model's width \(model.model.config.nEmbd)")
         }
-        let k = try positive(call, "k", default: 10)
+        let k = try positive(call, "k")
         return .table(logitTable(try LogitLens.compute(model: model.model, sae: sae, feature: feature, k: k)))
     }
 
@@ -108,8 +108,8 @@ extension Engines {
     static func cosine(_ call: Call) throws -> Value {
         let object = try call.object(0, as: SAEObject.self)
         let indices = call.has("layer") ? [try saeIndex(object, call)] : Array(object.group.saes.indices)
-        let pairs = try positive(call, "pairs", default: 1_000_000)
-        let pillarCount = try positive(call, "pillars", default: 100)
+        let pairs = try positive(call, "pairs")
+        let pillarCount = try positive(call, "pillars")
         let seed = UInt64(max(0, call.integer("seed") ?? call.session.settings.seed))
         var rows: [[Cell]] = []
         var series: [HistogramSeries] = []
@@ -140,7 +140,7 @@ extension Engines {
         guard object.group.count >= 3 else {
             throw call.error(atArgument: 0, "a fit across layers needs at least 3 layers; this group has \(object.group.count)")
         }
-        let metrics = try evaluate(object, on: store, tokens: try positive(call, "tokens", default: 10_000), call: call, argument: 1)
+        let metrics = try evaluate(object, on: store, tokens: try positive(call, "tokens"), call: call, argument: 1)
         let line = try DictionaryAnalysis.l0VersusNorm(metrics)
         let points = metrics.map { ScatterPoint(x: $0.meanInputNorm, y: $0.l0, label: "layer \($0.layer)") }
         let name = argumentNames(call).first ?? "sae"

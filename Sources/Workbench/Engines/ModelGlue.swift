@@ -69,7 +69,7 @@ extension Engines {
             if lower.hasSuffix(".npy") || lower.hasSuffix(".safetensors") {
                 return .object(StoreObject(store: try ActivationStore.openInPlace(path, context: context)))
             }
-            return .object(StoreObject(store: try ActivationStore(path: path, allowIncomplete: call.bool("incomplete") ?? false)))
+            return .object(StoreObject(store: try ActivationStore(path: path, allowIncomplete: call.flag("incomplete"))))
         } catch {
             throw call.error(atArgument: 1, "cannot load activations from `\(path)`: \(error)")
         }
@@ -103,7 +103,7 @@ extension Engines {
         let model = try call.object(0, as: ModelObject.self)
         guard case .string(let text) = call.arguments[1] else { throw call.error(atArgument: 1, "expected a string") }
         let tokenizer = try tokenizer(of: model, call)
-        let ids = tokenizer.encode(text, special: call.bool("special") ?? false)
+        let ids = tokenizer.encode(text, special: call.flag("special"))
         return .table(Table(columns: ["position", "id", "token"], rows: ids.enumerated().map { i, id in
             [.number(Double(i)), .number(Double(id)), .text(tokenizer.tokenString(id))]
         }))
@@ -113,10 +113,10 @@ extension Engines {
         let model = try call.object(0, as: ModelObject.self)
         guard case .string(let text) = call.arguments[1] else { throw call.error(atArgument: 1, "expected a string") }
         let tokenizer = try tokenizer(of: model, call)
-        let k = call.integer("top") ?? 5
+        let k = try call.requiredInteger("top")
         guard k >= 1 else { throw call.error(atOption: "top", "top must be at least 1, found \(k)") }
-        var ids = tokenizer.encode(text, special: call.bool("special") ?? false)
-        if call.bool("bos") ?? true { ids.insert(Tokenizer.endOfText, at: 0) }
+        var ids = tokenizer.encode(text, special: call.flag("special"))
+        if call.flag("bos") { ids.insert(Tokenizer.endOfText, at: 0) }
         guard !ids.isEmpty else { throw call.error(atArgument: 1, "the text has no tokens; give some text or bos=true") }
         let limit = model.model.config.nPositions
         guard ids.count <= limit else {

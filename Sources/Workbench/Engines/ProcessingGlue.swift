@@ -69,7 +69,7 @@ extension Engines {
             p.mismatches(saeKwargs: kwargs, hook: $0.config.hookName.flatMap { try? HookPoint.parse($0) }).isEmpty } }
         let fix = other.map { "; load the model with processing=\($0.rawValue)" + (what == "the store" ? " and harvest again" : "") } ?? ""
         let message = "the SAE was trained with model_from_pretrained_kwargs {\(asked)}, but \(what) has processing=\(processing.rawValue): \(flags.joined(separator: ", ")) changes the values at \(hooks.joined(separator: ", "))\(fix)"
-        if call.bool("strict") ?? false { throw call.error(message + " (strict=true refuses)") }
+        if call.flag("strict") { throw call.error(message + " (strict=true refuses)") }
         call.sink.stream("warning: " + message + "\n", name: .stderr)
     }
 

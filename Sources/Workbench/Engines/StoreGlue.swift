@@ -7,18 +7,14 @@ import Tensor
 // harvest, synth, stats: adapters over the activation store.
 
 extension Engines {
-    static func requiredString(_ call: Call, _ name: String) throws -> String {
-        guard let value = call.string(name) else { throw call.error("`\(call.verb.name)` needs \(name)=… ; usage: \(call.verb.usage)") }
-        return value
-    }
+    /// The same as `call.requiredInteger` / `call.requiredString`, for glue written before them.
+    static func requiredInt(_ call: Call, _ name: String) throws -> Int { try call.requiredInteger(name) }
+    static func requiredString(_ call: Call, _ name: String) throws -> String { try call.requiredString(name) }
 
-    static func requiredInt(_ call: Call, _ name: String) throws -> Int {
-        guard let value = call.integer(name) else { throw call.error("`\(call.verb.name)` needs \(name)=N ; usage: \(call.verb.usage)") }
-        return value
-    }
-
-    static func positive(_ call: Call, _ name: String, default fallback: Int) throws -> Int {
-        let value = call.integer(name) ?? fallback
+    /// A whole-number option ≥ 1: as given, else its declared default, else `fallback` (a default the verb
+    /// computes, e.g. from the store).
+    static func positive(_ call: Call, _ name: String, default fallback: Int? = nil) throws -> Int {
+        guard let value = call.integer(name) ?? fallback else { return try call.requiredInteger(name) }
         guard value >= 1 else { throw call.error(atOption: name, "\(name) must be at least 1, found \(value)") }
         return value
     }
@@ -41,10 +37,10 @@ extension Engines {
     static func harvest(_ call: Call) throws -> Value {
         let model = try call.object(0, as: ModelObject.self)
         let corpus = try call.object(1, as: CorpusObject.self)
-        let out = try requiredString(call, "out")
+        let out = try call.requiredString("out")
         let nLayer = model.model.config.nLayer
         var options = Harvester.Options(layers: [])
-        let hook = call.string("hook") ?? "mlp_out"
+        let hook = try call.requiredString("hook")
         if HookPoint.namesItsLayer(hook) {
             let point: HookPoint
             do { point = try HookPoint.parse(hook, nLayer: nLayer) } catch { throw call.error(atOption: "hook", "\(error)") }
@@ -68,17 +64,17 @@ extension Engines {
                 throw call.error(atOption: "layers", "layer \(bad) does not exist: the model has layers 0..\(nLayer - 1)")
             }
         }
-        options.contextLength = try positive(call, "context", default: 128)
+        options.contextLength = try positive(call, "context")
         guard options.contextLength <= model.model.config.nPositions else {
             throw call.error(atOption: "context", "context \(options.contextLength) exceeds the model's \(model.model.config.nPositions) positions")
         }
-        options.maxTokens = try positive(call, "tokens", default: 1_000_000)
+        options.maxTokens = try positive(call, "tokens")
         guard options.maxTokens! >= options.contextLength else {
             throw call.error(atOption: "tokens", "tokens=\(options.maxTokens!) is less than one context window of \(options.contextLength)")
         }
-        options.batchSize = try positive(call, "batch", default: 8)
+        options.batchSize = try positive(call, "batch")
         if case .string(let dtype)? = call.option("dtype") { options.dtype = dtype == "f16" ? .f16 : .f32 }
-        options.overwrite = call.bool("overwrite") ?? false
+        options.overwrite = call.flag("overwrite")
         let context = call.work("harvest")
         defer { call.finish(context) }
         let store = try Harvester.harvest(model: model.model, corpus: corpus.corpus, to: out, options: options, context: context)
@@ -86,9 +82,9 @@ extension Engines {
     }
 
     static func synth(_ call: Call) throws -> Value {
-        let out = try requiredString(call, "out")
+        let out = try call.requiredString("out")
         let layerCount = call.integer("layers")
-        var norms = call.numbers("norms") ?? [1, 4, 16, 64]
+        var norms = try call.requiredNumbers("norms")
         if let layerCount {
             guard layerCount >= 1 else { throw call.error(atOption: "layers", "layers must be at least 1") }
             if call.has("norms") {
@@ -99,13 +95,13 @@ extension Engines {
                 norms = (0..<layerCount).map { pow(4, Double($0)) }
             }
         }
-        let d = try positive(call, "d", default: 64)
-        let features = try positive(call, "features", default: 512)
-        let active = call.number("active") ?? 5
+        let d = try positive(call, "d")
+        let features = try positive(call, "features")
+        let active = try call.requiredNumber("active")
         guard let activeCount = exactInt(active), activeCount >= 1, activeCount <= features else {
             throw call.error(atOption: "active", "active must be a whole number in 1...\(features), found \(formatNumber(active))")
         }
-        let tokens = try positive(call, "tokens", default: 200_000)
+        let tokens = try positive(call, "tokens")
         let seed = call.integer("seed") ?? call.session.settings.seed
         try checkMemory(call, option: "features", [features, d], bytesEach: 4, what: "the ground-truth dictionary (features × d)")
         try checkStoreFits(call, tokens: tokens, dims: Array(repeating: d, count: norms.count), bytesEach: 4, at: out)
@@ -114,7 +110,7 @@ extension Engines {
         let data = try SyntheticData(d: d, features: features, active: activeCount, norms: norms.map { Float($0) },
                                      seed: UInt64(max(0, seed)))
         return .object(StoreObject(store: try ActivationStore.writeSynthetic(data, tokens: tokens, to: out,
-                                                                             overwrite: call.bool("overwrite") ?? false, context: context)))
+                                                                             overwrite: call.flag("overwrite"), context: context)))
     }
 
     static func stats(_ call: Call) throws -> Value {

@@ -62,7 +62,7 @@ extension Engines {
         let storeObject = try call.object(1, as: StoreObject.self)
         let store = storeObject.store
         let sweep = object.sweep
-        let request = try trainingRequest(call, saes: sweep.allSAEs)
+        let request = try trainingRequest(call, saes: sweep.allSAEs, trained: sweep.stepsTrained, what: "sweep")
         let hooks = try hookIndices(object.groupObject(0), store, call, argument: 1)
         // One reader per (sweep, store), so a second `train` continues the shuffled stream.
         if object.reader == nil || object.reader!.store !== store || object.reader!.hooks != hooks {

@@ -25,6 +25,10 @@ extension Engines {
         var feature: Int
         var summary: FeatureActivationSummary
         var rows: [[Cell]]
+        /// NSAE codes saturate at 1.0: the hits are ranked by the pre-activation, shown beside the activation.
+        var columns: [String] {
+            summary.top.contains { $0.preActivation != nil } ? ["rank", "activation", "pre_activation", "position", "token", "context"] : topColumns
+        }
     }
 
     /// Scans the store for one feature's top activations and builds the context rows with per-token activations.
@@ -37,7 +41,7 @@ extension Engines {
         let feature = try featureIndex(sae, call, option: featureOption)
         let hook = try hookIndices(object, store, call, argument: 1)[index]
         var options = TopActivations.Options()
-        options.k = try positive(call, "k", default: 20)
+        options.k = try positive(call, "k")
         if let t = call.integer("tokens") { options.maxTokens = t }
         let work = call.work("top")
         let summaries: [FeatureActivationSummary]
@@ -46,7 +50,7 @@ extension Engines {
             summaries = try TopActivations.scan(store: store, hook: hook, sae: sae, features: [feature], options: options, context: work)
         }
         guard let summary = summaries.first else { throw call.error("the scan returned no summary for feature \(feature)") }
-        let span = call.integer("context") ?? 8
+        let span = try call.requiredInteger("context")
         guard span >= 0 else { throw call.error(atOption: "context", "context must be ≥ 0") }
         let text = tokenText(call)
         let scale = Double(summary.top.first?.activation ?? 0)
@@ -57,8 +61,8 @@ extension Engines {
             let tokens = example.tokens.enumerated().map { j, token in
                 HighlightedToken(text: token, activation: Double(codes[j, feature]), isFocus: j == example.focus)
             }
-            return [.number(Double(rank + 1)), .number(Double(hit.activation)), .number(Double(hit.token)),
-                    .text(example.tokens[example.focus]), .tokens(tokens, scale: scale)]
+            return [.number(Double(rank + 1)), .number(Double(hit.activation))] + (hit.preActivation.map { [.number(Double($0))] } ?? [])
+                + [.number(Double(hit.token)), .text(example.tokens[example.focus]), .tokens(tokens, scale: scale)]
         }
         return TopQuery(sae: sae, layer: object.group.layers[index], hook: hook, feature: feature, summary: summary, rows: rows)
     }
@@ -68,7 +72,7 @@ extension Engines {
     static func top(_ call: Call) throws -> Value {
         let query = try topQuery(call, featureOption: "feature")
         return .table(Table(title: "layer \(query.layer) feature \(query.feature): top activations",
-                            columns: topColumns, rows: query.rows))
+                            columns: query.columns, rows: query.rows))
     }
 
     static func feature(_ call: Call) throws -> Value {
@@ -78,7 +82,9 @@ extension Engines {
         call.display(.table(Table(title: "layer \(query.layer) feature \(query.feature)", columns: ["property", "value"], rows: [
             [.text("density"), .number(s.density)], [.text("active tokens"), .number(Double(s.activeCount))],
             [.text("tokens scanned"), .number(Double(s.tokensScanned))], [.text("mean activation"), .number(s.meanActive)],
-            [.text("max activation"), .number(Double(s.top.first?.activation ?? 0))], [.text("decoder norm"), .number(decoderNorm)],
+            [.text("max activation"), .number(Double(s.top.first?.activation ?? 0))],
+        ] + (s.top.first?.preActivation.map { [[.text("max pre-activation"), .number(Double($0))]] } ?? []) + [
+            [.text("decoder norm"), .number(decoderNorm)],
         ])))
         // The axis spans the bins this feature uses (the fixed edges cover log10 −4…4, mostly empty for one feature).
         let edges = FeatureActivationSummary.histogramEdges.map { log10($0) }
@@ -92,7 +98,7 @@ extension Engines {
             }
             call.display(.table(logitTable(try LogitLens.compute(model: model.model, sae: query.sae, feature: query.feature, k: 10))))
         }
-        return .table(Table(title: "top activations", columns: topColumns, rows: query.rows))
+        return .table(Table(title: "top activations", columns: query.columns, rows: query.rows))
     }
 }
 
@@ -103,12 +109,12 @@ extension Engines {
     static func encodeCodes(_ call: Call) throws -> Value {
         let object = try call.object(0, as: SAEObject.self)
         let store = try call.object(1, as: StoreObject.self).store
-        let out = try requiredString(call, "out")
+        let out = try call.requiredString("out")
         if let processing = processing(of: store) { try checkProcessing(object, against: processing, what: "the store", call: call) }
         let index = try saeIndex(object, call)
         let sae = object.group[index]
         let hook = try hookIndices(object, store, call, argument: 1)[index]
-        let tokens = call.has("tokens") ? try positive(call, "tokens", default: 1) : nil
+        let tokens = call.has("tokens") ? try positive(call, "tokens") : nil
         let context = call.work("encode")
         defer { call.finish(context) }
         let summary: CodesExport.Summary

@@ -42,7 +42,7 @@ extension Engines {
             }
             hookIndices.append(index)
         }
-        let expansionValue = call.number("expansion") ?? 16
+        let expansionValue = try call.requiredNumber("expansion")
         guard let expansion = exactInt(expansionValue), expansion >= 1 else {
             throw call.error(atOption: "expansion", "expansion must be a whole number ≥ 1, found \(formatNumber(expansionValue))")
         }
@@ -56,15 +56,12 @@ extension Engines {
         do { architecture = try SAERegistry.architecture(named: kind) } catch {
             throw call.error(atArgument: 0, "\(error)")
         }
-        let mse = MSEMode(rawValue: call.string("mse") ?? "sum") ?? .sum
+        let mse = MSEMode(rawValue: try call.requiredString("mse")) ?? .sum
         let seed = call.integer("seed") ?? call.session.settings.seed
         var template = SAEConfig(architecture: architecture, dIn: 1, dSAE: 1, alpha: .nan, mse: mse, seed: UInt64(max(0, seed)),
                                  modelName: store.manifest.model)
-        let own = Set(architecture.options.map(\.name))
-        for option in SAEVerbs.architectureOptions.map(\.name) where call.has(option) && option != gridOption {
-            guard own.contains(option) else {
-                throw call.error(atOption: option, "\(option)= is not an option of \(architecture.name); its options: \(architecture.options.map(\.name).joined(separator: ", "))")
-            }
+        // The declaration refused options of other kinds (each architecture option applies only to its kinds).
+        for option in architecture.options.map(\.name) where call.has(option) && option != gridOption {
             let setting: SAEOptionSetting
             if let w = call.string(option) { setting = .word(w) }
             else if let v = call.number(option) { setting = .number(v) }
@@ -74,7 +71,7 @@ extension Engines {
                 throw call.error(atOption: option, "\(error)")
             }
         }
-        let scaled = (call.string("init") ?? "unit") == "scaled"
+        let scaled = try call.requiredString("init") == "scaled"
         if scaled && architecture != .nsae {
             throw call.error(atOption: "init", "init=scaled is for nsae: the \(architecture.name) SAE keeps unit-norm decoder rows")
         }
@@ -126,7 +123,8 @@ extension Engines {
         }
     }
 
-    /// What `train` reads from a call, for a group or a sweep (`saes`: every SAE the step will run).
+    /// What `train` reads from a call, for a group or a sweep (`saes`: every SAE the step will run;
+    /// `trained`: the steps it has taken, for until=).
     struct TrainingRequest {
         let batch: Int
         let steps: Int
@@ -136,23 +134,30 @@ extension Engines {
         let resampleEvery: Int?
     }
 
-    static func trainingRequest(_ call: Call, saes: [SAE]) throws -> TrainingRequest {
-        let batch = try positive(call, "batch", default: 4096)
+    static func trainingRequest(_ call: Call, saes: [SAE], trained: Int, what: String) throws -> TrainingRequest {
+        let batch = try positive(call, "batch")
         // The step's buffers: a batch of inputs and reconstructions, and pre-activations, codes and their gradient.
         let rowFloats = saes.reduce(0) { $0 + 2 * $1.dIn + 3 * $1.dSAE }
         try checkMemory(call, option: "batch", [batch, rowFloats], bytesEach: 4, what: "a training batch of \(batch) rows")
+        // The declaration's group makes exactly one of steps=, tokens= and until= present.
         let steps: Int
-        switch (call.integer("steps"), call.integer("tokens")) {
-        case (let s?, nil): steps = s
-        case (nil, let t?): steps = (t + batch - 1) / batch
-        case (.some, .some): throw call.error(atOption: "tokens", "give steps= or tokens=, not both")
-        case (nil, nil): throw call.error("`train` needs steps=N or tokens=N; usage: \(call.verb.usage)")
+        if let s = call.integer("steps") {
+            steps = s
+        } else if let t = call.integer("tokens") {
+            guard t >= 1 else { throw call.error(atOption: "tokens", "tokens must be at least 1, found \(t)") }
+            steps = (t + batch - 1) / batch
+        } else {
+            let until = try call.requiredInteger("until")
+            guard until > trained else {
+                throw call.error(atOption: "until", "the \(what) has \(trained) steps already, so until=\(until) leaves nothing to train; give a larger until= or steps=N for that many more")
+            }
+            steps = until - trained
         }
         guard steps >= 1 else { throw call.error("train needs at least one step (steps=\(steps))") }
-        let lr = call.number("lr") ?? 1e-3
-        let optimizer = AdamConfig(lr: Float(lr), warmupSteps: call.integer("warmup") ?? 0)
-        let logEvery = try positive(call, "log_every", default: 100)
-        let resampleEvery = call.has("resample_every") ? try positive(call, "resample_every", default: 1) : nil
+        let lr = try call.requiredNumber("lr")
+        let optimizer = AdamConfig(lr: Float(lr), warmupSteps: try call.requiredInteger("warmup"))
+        let logEvery = try positive(call, "log_every")
+        let resampleEvery = call.has("resample_every") ? try positive(call, "resample_every") : nil
         return TrainingRequest(batch: batch, steps: steps, lr: lr, optimizer: optimizer, logEvery: logEvery, resampleEvery: resampleEvery)
     }
 
@@ -161,7 +166,7 @@ extension Engines {
         let sae = try call.object(0, as: SAEObject.self)
         let storeObject = try call.object(1, as: StoreObject.self)
         let store = storeObject.store
-        let request = try trainingRequest(call, saes: sae.group.saes)
+        let request = try trainingRequest(call, saes: sae.group.saes, trained: sae.group.stepsTrained, what: "group")
         let (batch, steps, lr, optimizer, logEvery, resampleEvery) = (request.batch, request.steps, request.lr, request.optimizer,
                                                                       request.logEvery, request.resampleEvery)
         let hooks = try hookIndices(sae, store, call, argument: 1)

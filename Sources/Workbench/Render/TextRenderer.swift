@@ -143,7 +143,7 @@ func displayWidth(_ s: String) -> Int { s.count }
 
 extension String {
     func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
-    func leftPadding(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+    public func leftPadding(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
     func trimmingTrailingSpaces() -> String {
         var s = self
         while s.last == " " { s.removeLast() }

@@ -51,7 +51,16 @@ extension Session {
                 candidates += self.candidates(for: last.kind)
             }
         }
-        candidates += verb.options.filter { !usedOptions.contains($0.name) }.map { $0.name + "=" }
+        // From the declaration: required options first, then the rest; not one already given, nor another member of
+        // a group one of whose members is given, nor an option of another form (`load text` offers no processing=).
+        let form = head.count >= 2 && verb.formWords?.contains(head[1]) == true ? head[1] : nil
+        let open = verb.options.filter { option in
+            if usedOptions.contains(option.name) { return false }
+            if let group = verb.group(of: option.name), group.names.contains(where: usedOptions.contains) { return false }
+            if let form, let only = option.onlyFor, !only.contains(form) { return false }
+            return true
+        }
+        candidates += (open.filter(\.required) + open.filter { !$0.required }).map { $0.name + "=" }
         return result(candidates)
     }
 
@@ -61,7 +70,7 @@ extension Session {
         case .verbName: return verbNames
         case .object(let type): return boundNames.filter { value(named: $0)?.typeName == type }
         case .objects(let types): return boundNames.filter { value(named: $0).map { types.contains($0.typeName) } ?? false }
-        case .value, .number, .integer, .string, .layers, .numbers: return boundNames
+        case .value, .number, .integer, .string, .path, .layers, .numbers: return boundNames
         case .bool: return ["true", "false"]
         case .column: return []
         }

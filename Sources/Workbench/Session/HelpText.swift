@@ -26,8 +26,7 @@ public enum HelpText {
             let width = verb.options.map { $0.name.count + 1 + $0.kind.placeholder.count }.max() ?? 0
             for o in verb.options {
                 let head = "\(o.name)=\(o.kind.placeholder)"
-                let tail = o.defaultText.map { " (default: \($0))" } ?? (o.help.contains("required") ? "" : " (default: none)")
-                lines.append("  \(head.padding(width))  \(o.help)\(tail)")
+                lines.append("  \(head.padding(width))  \(o.help)\(note(o, in: verb))")
             }
         }
         lines.append("")
@@ -38,6 +37,23 @@ public enum HelpText {
             lines.append(reason)
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// What help says after an option's meaning: required, its default, the group it belongs to, the forms it
+    /// applies to; all from the declaration.
+    static func note(_ o: Parameter, in verb: Verb) -> String {
+        var notes: [String] = []
+        if let only = o.onlyFor { notes.append(only.joined(separator: ", ") + " only") }
+        if o.required {
+            notes.append("required")
+        } else if let group = verb.group(of: o.name) {
+            let others = group.names.filter { $0 != o.name }.map { "\($0)=" }
+            notes.append((group.required ? "required unless " : "not with ") + Session.orList(others) + (group.required ? " is given" : ""))
+            if let d = o.defaultText { notes.append("default: \(d)") }
+        } else {
+            notes.append("default: \(o.defaultText ?? "none")")
+        }
+        return " (" + notes.joined(separator: "; ") + ")"
     }
 
     /// docs/commands.md: every verb's help, generated so the committed file cannot drift from the code.
@@ -64,7 +80,8 @@ public enum HelpText {
             if !verb.options.isEmpty {
                 out += "| option | accepts | default | meaning |\n|---|---|---|---|\n"
                 for o in verb.options {
-                    out += "| `\(o.name)` | `\(markdownCell(o.kind.placeholder))` | \(markdownCell(o.defaultText ?? "—")) | \(markdownCell(o.help)) |\n"
+                    let shown = o.required ? "required" : o.defaultText ?? "—"
+                    out += "| `\(o.name)` | `\(markdownCell(o.kind.placeholder))` | \(markdownCell(shown)) | \(markdownCell(o.help))\(markdownCell(markdownNote(o, in: verb))) |\n"
                 }
                 out += "\n"
             }
@@ -73,6 +90,17 @@ public enum HelpText {
         out += "\n## Functions\n\nUsable wherever a value goes (`alpha=geom(1e-4, 1e-2, 5)`).\n\n| function | value |\n|---|---|\n"
         for f in Builtins.all { out += "| `\(f.usage)` | \(markdownCell(f.help)) |\n" }
         return out
+    }
+
+    /// The group and form notes of an option, for the markdown table (default and required have their column).
+    static func markdownNote(_ o: Parameter, in verb: Verb) -> String {
+        var notes: [String] = []
+        if let only = o.onlyFor { notes.append(only.joined(separator: ", ") + " only") }
+        if let group = verb.group(of: o.name), !o.required {
+            let others = group.names.filter { $0 != o.name }.map { "\($0)=" }
+            notes.append((group.required ? "required unless " : "not with ") + Session.orList(others) + (group.required ? " is given" : ""))
+        }
+        return notes.isEmpty ? "" : " (" + notes.joined(separator: "; ") + ")"
     }
 
     private static func markdownCell(_ s: String) -> String { s.replacingOccurrences(of: "|", with: "\\|") }

@@ -180,9 +180,46 @@ public final class Session: Interpreter {
             optionValues[parameter.name] = try evaluate(option.value, as: parameter.kind, verbs: [], optionName: parameter.name)
             optionPositions[parameter.name] = option.key.position
         }
+        try checkOptions(verb, given: optionValues, at: optionPositions, arguments: values, verbPosition: verbPosition)
         return Call(session: self, verb: verb, statement: statement, sink: sink, cancellation: cancellation,
                     verbPosition: verbPosition, arguments: values, argumentPositions: positions,
                     options: optionValues, optionPositions: optionPositions)
+    }
+
+    /// The declaration's rules on options: an option of one form only with that form, at most one of a group,
+    /// exactly one of a required group, and every required option (all missing ones named at once).
+    private func checkOptions(_ verb: Verb, given: [String: Value], at positions: [String: SourcePosition],
+                              arguments: [Value], verbPosition: SourcePosition) throws {
+        func written(_ name: String) -> String { "\(name)=\(verb.option(named: name)?.kind.placeholder ?? "…")" }
+        if let words = verb.formWords, case .string(let form)? = arguments.first, words.contains(form) {
+            for option in verb.options where given[option.name] != nil {
+                guard let only = option.onlyFor, !only.contains(form) else { continue }
+                throw LanguageError(positions[option.name] ?? verbPosition,
+                                    "\(option.name)= is not an option of \(form): it applies only to \(only.map { "`\(verb.name) \($0)`" }.joined(separator: ", "))",
+                                    kind: .runtime)
+            }
+        }
+        for group in verb.groups {
+            let present = group.names.filter { given[$0] != nil }
+            if present.count > 1 {
+                let second = present.dropFirst().min { (positions[$0]?.offset ?? 0) < (positions[$1]?.offset ?? 0) }!
+                throw LanguageError(positions[second] ?? verbPosition,
+                                    "give \(Self.orList(group.names.map { "\($0)=" })), not \(present.count == 2 ? "both" : "several")", kind: .runtime)
+            }
+        }
+        var missing = verb.options.filter { $0.required && given[$0.name] == nil }.map { written($0.name) }
+        for group in verb.groups where group.required && !group.names.contains(where: { given[$0] != nil }) {
+            missing.append(Self.orList(group.names.map(written)))
+        }
+        if !missing.isEmpty {
+            let list = missing.count == 1 ? missing[0] : missing.dropLast().joined(separator: ", ") + " and " + missing.last!
+            throw LanguageError(verbPosition, "`\(verb.name)` needs \(list); usage: \(verb.usage)", kind: .runtime)
+        }
+    }
+
+    /// "a", "a or b", "a, b or c".
+    static func orList(_ items: [String]) -> String {
+        items.count <= 1 ? items.joined() : items.dropLast().joined(separator: ", ") + " or " + items.last!
     }
 
     private func statementEnd(_ statement: Statement) -> SourcePosition {
@@ -218,6 +255,9 @@ public final class Session: Interpreter {
         case .string:
             if case .string = try resolved() { return try resolved() }
             throw fail("a string in double quotes")
+        case .path:
+            if case .string = try resolved() { return try resolved() }
+            throw fail("a path in double quotes")
         case .bool:
             if case .bool = try resolved() { return try resolved() }
             throw fail("true or false")

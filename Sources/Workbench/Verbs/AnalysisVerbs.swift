@@ -5,10 +5,10 @@ enum AnalysisVerbs {
 
     static let features = Verb(
         "features", summary: "table of one layer's features: norm, density, mean activation",
-        usage: "features SAE layer=L [sort=norm|density] [top=20]", example: "features norm layer=5 sort=density",
+        example: "features norm layer=5 sort=density",
         positionals: [.required("SAE", .object("sae"), "the SAE group")],
         options: [
-            .optional("layer", .integer, "the layer (required)"),
+            .required("layer", .integer, "the layer"),
             .optional("sort", .word(["norm", "density", "id"]), default: "norm", "order of the rows (descending)"),
             .optional("top", .integer, default: "20", "how many rows"),
         ],
@@ -17,11 +17,11 @@ enum AnalysisVerbs {
 
     static let logits = Verb(
         "logits", summary: "tokens most promoted and suppressed by a feature's decoder direction (logit lens)",
-        usage: "logits SAE MODEL layer=L feature=F [k=10]", example: "logits norm gpt2 layer=5 feature=123",
+        example: "logits norm gpt2 layer=5 feature=123",
         positionals: [.required("SAE", .object("sae"), "the SAE group"), .required("MODEL", .object("model"), "the model")],
         options: [
-            .optional("layer", .integer, "the layer (required)"),
-            .optional("feature", .integer, "the feature index (required)"),
+            .required("layer", .integer, "the layer"),
+            .required("feature", .integer, "the feature index"),
             .optional("k", .integer, default: "10", "tokens each way"),
         ],
         unavailable: EngineStatus.logitLens
@@ -29,14 +29,14 @@ enum AnalysisVerbs {
 
     static let norms = Verb(
         "norms", summary: "figure of decoder column-norm histograms per layer, and a table of quantiles",
-        usage: "norms SAE", example: "norms norm",
+        example: "norms norm",
         positionals: [.required("SAE", .object("sae"), "the SAE group")],
         unavailable: EngineStatus.sae
     ) { call in try Engines.norms(call) }
 
     static let cosine = Verb(
         "cosine", summary: "cosine-similarity distribution of sampled decoder pairs and of pillar vectors",
-        usage: "cosine SAE [layer=L] [pairs=1M] [pillars=100]", example: "cosine norm layer=5",
+        example: "cosine norm layer=5",
         positionals: [.required("SAE", .object("sae"), "the SAE group")],
         options: [
             .optional("layer", .integer, default: "all layers", "one layer"),
@@ -49,7 +49,7 @@ enum AnalysisVerbs {
 
     static let fit = Verb(
         "fit", summary: "slope, intercept, r, p of L0 against mean input norm across layers, and a figure; for a sweep, one fit per grid value",
-        usage: "fit SAE STORE", example: "fit norm acts",
+        example: "fit norm acts",
         positionals: [.required("SAE", .objects(["sae", "sweep"]), "the SAE group, or a sweep (a row per grid value)"),
                       .required("STORE", .object("store"), "activations")],
         options: [.optional("tokens", .integer, default: "10k", "tokens per layer to measure L0 on")],
@@ -58,7 +58,7 @@ enum AnalysisVerbs {
 
     static let recovery = Verb(
         "recovery", summary: "per layer: mean max cosine similarity of the decoder to the ground-truth features",
-        usage: "recovery SAE STORE", example: "recovery norm toy",
+        example: "recovery norm toy",
         positionals: [.required("SAE", .object("sae"), "the SAE group"), .required("STORE", .object("store"), "a synthetic store")],
         unavailable: EngineStatus.synthetic
     ) { call in try Engines.recovery(call) }

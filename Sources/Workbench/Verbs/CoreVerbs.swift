@@ -7,7 +7,7 @@ enum CoreVerbs {
 
     static let help = Verb(
         "help", summary: "list the verbs, or show one verb's usage, options and an example",
-        usage: "help [VERB]", example: "help train",
+        example: "help train",
         positionals: [.optional("VERB", .verbName, "the verb to describe")]
     ) { call in
         if case .string(let name)? = call.arguments.first, let verb = call.session.registry.verb(named: name) {
@@ -18,7 +18,7 @@ enum CoreVerbs {
 
     static let echo = Verb(
         "echo", summary: "write text and a newline to standard output",
-        usage: "echo \"TEXT\"", example: "echo \"hello\"",
+        example: "echo \"hello\"",
         positionals: [.required("TEXT", .value, "the text (or any value) to write")]
     ) { call in
         let text: String
@@ -29,7 +29,7 @@ enum CoreVerbs {
 
     static let show = Verb(
         "show", summary: "display a value now (display_data in Jupyter), e.g. a figure in the middle of a cell",
-        usage: "show VALUE", example: "show 2k",
+        example: "show 2k",
         positionals: [.required("VALUE", .value, "the value to display")]
     ) { call in
         call.display(call.arguments[0])
@@ -38,7 +38,7 @@ enum CoreVerbs {
 
     static let vars = Verb(
         "vars", summary: "table of bound names, their types and one-line summaries",
-        usage: "vars", example: "vars"
+        example: "vars"
     ) { call in
         let session = call.session
         let rows = session.boundNames.map { name -> [Cell] in
@@ -50,10 +50,11 @@ enum CoreVerbs {
 
     static let set = Verb(
         "set", summary: "session settings: BLAS threads and the default random seed; with no options, shows them",
-        usage: "set [threads=N] [seed=N]", example: "set threads=2 seed=1",
+        example: "set threads=2 seed=1",
         options: [
             .optional("threads", .integer, default: "OPENBLAS_NUM_THREADS", "threads for matrix products (BLAS)"),
-            .optional("seed", .integer, default: "1", "default seed of verbs that draw random numbers"),
+            // Described, not a value: `set threads=2` must leave the seed as it is.
+            .optional("seed", .integer, default: .described("1 at the start of a session"), "default seed of verbs that draw random numbers"),
         ]
     ) { call in
         if let threads = call.integer("threads") {

@@ -6,13 +6,12 @@ enum DataVerbs {
 
     static let encode = Verb(
         "encode", summary: "write an SAE's per-token codes over a store as a sparse matrix (CSR in safetensors, for numpy/scipy/PyTorch)",
-        usage: "encode SAE STORE layer=L [tokens=N] out=\"PATH.safetensors\"",
         example: "encode norm acts layer=5 tokens=100k out=\"codes.safetensors\"",
         positionals: [.required("SAE", .object("sae"), "an SAE group"), .required("STORE", .object("store"), "an activation store")],
         options: [
-            .optional("layer", .integer, "the layer (required)"),
+            .required("layer", .integer, "the layer"),
             .optional("tokens", .integer, default: "whole store", "encode the first N non-BOS tokens"),
-            .optional("out", .string, "the .safetensors file to write (required): row_offsets I64 [N+1], feature I32, value F32 (CSR), token_ids, positions, document_index I32 [N], store_row I64 [N]"),
+            .required("out", .path, "the .safetensors file to write: row_offsets I64 [N+1], feature I32, value F32 (CSR), token_ids, positions, document_index I32 [N], store_row I64 [N]"),
             .optional("strict", .bool, default: "false", "refuse, instead of warning, when the SAE's model_from_pretrained_kwargs and the store's model processing differ"),
         ],
         unavailable: EngineStatus.activations
@@ -20,7 +19,6 @@ enum DataVerbs {
 
     static let harvest = Verb(
         "harvest", summary: "run the model over a corpus and store activations at a hook point (shows progress)",
-        usage: "harvest MODEL CORPUS hook=mlp_out layers=0..11 tokens=1M context=128 out=\"PATH\" [dtype=f16]",
         example: "acts = harvest gpt2 web hook=mlp_out layers=0..11 tokens=2M context=128 out=\"acts/gpt2-mlp\"",
         positionals: [.required("MODEL", .object("model"), "a loaded model"),
                       .required("CORPUS", .object("corpus"), "a loaded corpus")],
@@ -31,7 +29,7 @@ enum DataVerbs {
             .optional("layers", .layers, default: "all layers", "the blocks to capture"),
             .optional("tokens", .integer, default: "1M", "how many tokens to harvest (whole context windows)"),
             .optional("context", .integer, default: "128", "context window length T (each window starts with BOS)"),
-            .optional("out", .string, "the store folder to write (required)"),
+            .required("out", .path, "the store folder to write"),
             .optional("dtype", .word(["f32", "f16"]), default: "f32", "storage type of the activations"),
             .optional("batch", .integer, default: "8", "windows per forward pass"),
             .optional("overwrite", .bool, default: "false", "replace a store already at out= (once the new one is complete)"),
@@ -41,7 +39,6 @@ enum DataVerbs {
 
     static let synth = Verb(
         "synth", summary: "a store of synthetic activations with known ground-truth features, one layer per norm scale",
-        usage: "synth d=64 features=512 active=5 layers=4 norms=[1,4,16,64] tokens=200k seed=1 out=\"PATH\"",
         example: "toy = synth d=64 features=512 active=5 layers=4 norms=[1,4,16,64] tokens=20k seed=1 out=\"/tmp/toy\"",
         options: [
             .optional("d", .integer, default: "64", "activation dimension"),
@@ -51,27 +48,27 @@ enum DataVerbs {
             .optional("norms", .numbers, default: "[1,4,16,64]", "the scale of each layer, not its norm: an active feature's magnitude is uniform in 0.5–1.5 × the scale, so a vector's mean norm is about √active × the scale (2.3× at active=5)"),
             .optional("tokens", .integer, default: "200k", "tokens per layer"),
             .optional("seed", .integer, default: "session seed", "random seed"),
-            .optional("out", .string, "the store folder to write (required)"),
-            .optional("overwrite", .bool, default: "false", "replace a store already at out= (once the new one is complete)"),
+            .required("out", .path, "the store folder to write"),
+            .optional("overwrite", .bool, default: false, "replace a store already at out= (once the new one is complete)"),
         ],
         unavailable: EngineStatus.activations
     ) { call in try Engines.synth(call) }
 
     static let stats = Verb(
         "stats", summary: "per-layer statistics of ‖x‖ over non-BOS positions, and a figure of the norm distributions",
-        usage: "stats STORE", example: "stats acts",
+        example: "stats acts",
         positionals: [.required("STORE", .object("store"), "an activation store")],
         unavailable: EngineStatus.activations
     ) { call in try Engines.stats(call) }
 
     static let top = Verb(
         "top", summary: "the top-k activating tokens of a feature with their context, activation highlighted",
-        usage: "top SAE STORE layer=L feature=F [k=20] [context=8]", example: "top norm acts layer=5 feature=123 k=20",
+        example: "top norm acts layer=5 feature=123 k=20",
         positionals: [.required("SAE", .object("sae"), "an SAE group"), .required("STORE", .object("store"), "an activation store")],
         options: [
-            .optional("layer", .integer, "the layer (required)"),
-            .optional("feature", .integer, "the feature index (required)"),
-            .optional("k", .integer, default: "20", "how many tokens"),
+            .required("layer", .integer, "the layer"),
+            .required("feature", .integer, "the feature index"),
+            .optional("k", .integer, default: "20", "how many tokens (for nsae, ranked by the pre-activation, shown beside the tanh code that saturates at 1.0)"),
             .optional("context", .integer, default: "8", "tokens of context on each side"),
             .optional("tokens", .integer, default: "whole store", "scan at most this many tokens"),
             .optional("model", .object("model"), default: "any loaded model", "the model whose tokenizer shows the tokens"),
@@ -82,14 +79,14 @@ enum DataVerbs {
 
     static let feature = Verb(
         "feature", summary: "a feature card: density, activation histogram, decoder norm, top contexts, logit lens",
-        usage: "feature SAE STORE layer=L id=F [model=MODEL] [k=20]", example: "feature norm acts layer=5 id=123 model=gpt2",
+        example: "feature norm acts layer=5 id=123 model=gpt2",
         positionals: [.required("SAE", .object("sae"), "an SAE group"), .required("STORE", .object("store"), "an activation store")],
         options: [
-            .optional("layer", .integer, "the layer (required)"),
-            .optional("id", .integer, "the feature index (required)"),
+            .required("layer", .integer, "the layer"),
+            .required("id", .integer, "the feature index"),
             .optional("model", .object("model"), "a model, for the logit lens"),
             .optional("strict", .bool, default: "false", "refuse, instead of warning, when the SAE's model_from_pretrained_kwargs and the store's model processing differ"),
-            .optional("k", .integer, default: "20", "how many top contexts"),
+            .optional("k", .integer, default: "20", "how many top contexts (for nsae, ranked by the pre-activation, shown beside the tanh code)"),
             .optional("context", .integer, default: "8", "tokens of context on each side"),
             .optional("tokens", .integer, default: "whole store", "scan at most this many tokens"),
         ],

@@ -7,15 +7,15 @@ import SAE
 enum ExportVerb {
     static let export = Verb(
         "export", summary: "write a runnable SAELens training script for the same experiment (one SAE per layer, NSAE through the nsae_saelens package in python/)",
-        usage: "export SAE \"train_saelens.py\" [steps=N] [tokens=N] [dataset=\"HF name or local .txt/.jsonl\"]",
         example: "export norm \"train_saelens.py\" tokens=100M",
         positionals: [.required("SAE", .object("sae"), "the SAE group whose architecture, hyperparameters and hooks the script trains"),
-                      .required("PATH", .string, "the .py file to write")],
+                      .required("PATH", .path, "the .py file to write")],
         options: [
             .optional("steps", .integer, default: "the steps the group has trained", "optimizer steps per SAE"),
-            .optional("tokens", .integer, "training tokens per SAE (instead of steps=)"),
-            .optional("dataset", .string, default: "none: the script asks for --dataset", "the script's default dataset"),
-        ]
+            .optional("tokens", .integer, "training tokens per SAE"),
+            .optional("dataset", .string, default: "none: the script asks for --dataset", "the script's default dataset: a Hugging Face name or a local .txt/.jsonl"),
+        ],
+        groups: [.oneOf("steps", "tokens")]
     ) { call in try write(call) }
 
     static func write(_ call: Call) throws -> Value {
@@ -57,9 +57,7 @@ struct SAELensScript {
         let group = object.group
         let first = group.saes[0].config
         let kind = first.architecture.name
-        guard let mapping = SAELensTrainingConfig.byKind[kind] else {
-            throw call.error(atArgument: 0, "export: SAELens has no training configuration for a \(kind) SAE (exportable: \(SAELensTrainingConfig.byKind.keys.sorted().joined(separator: ", ")))")
-        }
+        var mapping: SAELensTraining?
         var layers: [String] = []
         for (i, sae) in group.saes.enumerated() {
             let c = sae.config
@@ -72,12 +70,17 @@ struct SAELensScript {
             }
             let fields: [String]
             do {
-                fields = try mapping.fields(c).map { "\($0.0)=\($0.1)" }
+                guard let training = try c.architecture.saelensTraining(c) else {
+                    throw SAEError("export: SAELens has no training configuration for a \(kind) SAE")
+                }
+                mapping = training
+                fields = try training.fields.map { "\($0.name)=\(try Python.literal($0.name, $0.value))" }
             } catch {
                 throw call.error(atArgument: 0, "\(error) (layer \(group.layers[i]))")
             }
             layers.append("    {\"hook_name\": \(Python.string(hook)), \"sae\": dict(d_in=\(c.dIn), d_sae=\(c.dSAE), \(fields.joined(separator: ", ")))},")
         }
+        guard let mapping else { throw call.error(atArgument: 0, "export: the group has no SAEs") }
         let model = object.store?.store.manifest.model ?? first.modelName ?? "gpt2"
         let context = object.store.map { $0.store.contextLength } ?? 128
         let summary = "\(group.count) × \(kind) SAE\(group.count == 1 ? "" : "s") (d_in \(first.dIn) → d_sae \(first.dSAE)), trained in nsae for \(group.stepsTrained) steps"
@@ -176,70 +179,21 @@ struct SAELensScript {
     }
 }
 
-/// How each nsae architecture maps onto a SAELens 6 training configuration.
-struct SAELensTrainingConfig: Sendable {
-    let module: String
-    let className: String
-    let note: String
-    /// (SAELens field, Python literal) pairs.
-    let fields: @Sendable (SAEConfig) throws -> [(String, String)]
-
-    private static func number(_ name: String, _ value: Double) throws -> (String, String) {
-        guard let literal = Python.literal(value) else { throw SAEError("export: \(name) is \(value), not a finite number") }
-        return (name, literal)
-    }
-    private static func option(_ c: SAEConfig, _ name: String, as field: String, default fallback: Double? = nil) throws -> (String, String) {
-        guard let v = c.options[name] ?? fallback else { throw SAEError("export: the \(c.architecture.name) SAE has no \(name)") }
-        return try number(field, v)
-    }
-    /// SAELens's other architectures sum the squared error over dimensions, as nsae's mse=sum.
-    private static func sumMSE(_ c: SAEConfig) throws {
-        guard c.mse == .sum else { throw SAEError("export: mse=mean has no SAELens equivalent for a \(c.architecture.name) SAE (only the nsae architecture takes it)") }
-    }
-
-    static let byKind: [String: SAELensTrainingConfig] = [
-        "nsae": SAELensTrainingConfig(
-            module: "nsae_saelens", className: "NSAETrainingConfig",
-            note: "nsae's NSAE: c = tanh(ReLU(W_enc(x − b_dec) + b_enc + ε)), β = α·(mean ‖x‖)² per batch", fields: { c in
-                var f = [try number("alpha", decimal(c.alpha)), try number("noise_sigma", decimal(c.sigma)),
-                         ("noise_mode", Python.string(c.noise.rawValue)), ("beta_mode", Python.string(c.beta.rawValue)),
-                         ("mse", Python.string(c.mse.rawValue))]
-                if c.beta == .layer, let n = c.layerMeanNorm { f.append(try number("layer_mean_norm", decimal(n))) }
-                return f
-            }),
-        "relu": SAELensTrainingConfig(
-            module: "sae_lens", className: "StandardTrainingSAEConfig",
-            note: "nsae's relu: L1 α‖c‖₁ with unit-norm decoder rows; SAELens weights the L1 by the decoder row norms instead",
-            fields: { c in try sumMSE(c); return [try number("l1_coefficient", decimal(c.alpha))] }),
-        "topk": SAELensTrainingConfig(
-            module: "sae_lens", className: "TopKTrainingSAEConfig", note: "TopK with AuxK",
-            fields: { c in
-                try sumMSE(c)
-                return [try option(c, "k", as: "k"), try option(c, "aux_coefficient", as: "aux_loss_coefficient", default: 1)]
-            }),
-        "batchtopk": SAELensTrainingConfig(
-            module: "sae_lens", className: "BatchTopKTrainingSAEConfig", note: "BatchTopK with AuxK",
-            fields: { c in
-                try sumMSE(c)
-                return [try option(c, "k", as: "k"), try option(c, "aux_coefficient", as: "aux_loss_coefficient", default: 1),
-                        try option(c, "threshold_lr", as: "topk_threshold_lr", default: 0.01)]
-            }),
-        "jumprelu": SAELensTrainingConfig(
-            module: "sae_lens", className: "JumpReLUTrainingSAEConfig", note: "JumpReLU, step L0 penalty",
-            fields: { c in
-                try sumMSE(c)
-                return [try option(c, "l0_coefficient", as: "l0_coefficient"),
-                        try option(c, "bandwidth", as: "jumprelu_bandwidth", default: 0.001),
-                        try option(c, "threshold", as: "jumprelu_init_threshold", default: 0.001)]
-            }),
-    ]
-}
-
 /// Python source literals.
 enum Python {
     static func literal(_ value: Double) -> String? {
         guard value.isFinite else { return nil }
         return formatNumber(value)
+    }
+
+    /// A SAELens training field's value; a number that Python cannot read back exactly (inf, nan) is refused.
+    static func literal(_ field: String, _ value: SAELensTraining.Value) throws -> String {
+        switch value {
+        case .string(let text): return string(text)
+        case .number(let v):
+            guard let text = literal(v) else { throw SAEError("export: \(field) is \(v), not a finite number") }
+            return text
+        }
     }
 
     static func string(_ s: String) -> String {

@@ -20,7 +20,6 @@ enum FrontierVerbs {
 
     static let frontier = Verb(
         "frontier", summary: "L0 against a metric for each SAE of one or more sweeps, per layer: a table and one figure per layer (L0 on a log axis)",
-        usage: "frontier S1 S2 … [metric=explained_variance|mse|ce_score|kl_score] [model=M corpus=C tokens=N] [layer=L]",
         example: "frontier relu_s nsae_s metric=ce_score model=gpt2 corpus=heldout tokens=8k",
         positionals: [.required("SWEEP", .objects(["sweep", "sae"]), "sweeps, or SAE groups (one point each)")], variadic: true,
         options: measuringOptions,
@@ -29,7 +28,6 @@ enum FrontierVerbs {
 
     static let match = Verb(
         "match", summary: "two sweeps compared at equal L0 per layer: rows `matched` (both metrics interpolated log-linearly in L0 at each grid point's L0 inside the common range), `no_overlap` (when the ranges do not meet) and `nearest` (the actual pair closest in L0, with the larger L0 over the smaller)",
-        usage: "match A B [layer=L] [metric=explained_variance|mse|ce_score|kl_score] [model=M corpus=C tokens=N]",
         example: "match relu_s nsae_s",
         positionals: [.required("A", .objects(["sweep", "sae"]), "a sweep, or an SAE group"), .required("B", .objects(["sweep", "sae"]), "a sweep, or an SAE group")],
         options: measuringOptions,
@@ -38,7 +36,7 @@ enum FrontierVerbs {
 
     static let pick = Verb(
         "pick", summary: "one grid point of a sweep as an SAE group (sharing the sweep's SAEs), for the verbs that take one group: compare, splice, features, top, feature …",
-        usage: "pick SWEEP GRID=VALUE", example: "base = pick relu_s alpha=1e-3",
+        example: "base = pick relu_s alpha=1e-3",
         positionals: [.required("SWEEP", .object("sweep"), "the sweep")],
         options: SweepVerbs.gridOptions.map { .optional($0, .number, "the grid value, when the sweep varies \($0)") },
         unavailable: EngineStatus.sae

@@ -4,12 +4,11 @@
 enum PlotVerb {
     static let plot = Verb(
         "plot", summary: "a figure from a table's columns: line (one series per `by` value), scatter with a fitted line, or histogram",
-        usage: "plot TABLE x=COLUMN y=COLUMN [by=COLUMN] [kind=line|scatter|histogram] [title=\"…\"] [log=false] [bins=40]",
         example: "curve = plot log x=step y=loss by=layer log=true",
         positionals: [.required("TABLE", .value, "a table, e.g. the result of train or eval")],
         options: [
             .optional("x", .column, default: "the first column", "column for the x axis (not used by histograms)"),
-            .optional("y", .column, "column for the y axis, or the values of a histogram (required)"),
+            .required("y", .column, "column for the y axis, or the values of a histogram"),
             .optional("by", .column, "column whose values split the rows into series (e.g. layer)"),
             .optional("kind", .word(["line", "scatter", "histogram"]), default: "line", "the kind of plot"),
             .optional("title", .string, default: "y against x", "the figure's title"),
@@ -37,10 +36,10 @@ enum PlotVerb {
         }
         let y = try column("y", fallback: nil)
         let yValues = try numbers(y, "y")
-        let kind = call.string("kind") ?? "line"
-        let logY = call.bool("log") ?? false
+        let kind = try call.requiredString("kind")
+        let logY = call.flag("log")
         if kind == "histogram" {
-            let bins = call.integer("bins") ?? 40
+            let bins = try call.requiredInteger("bins")
             guard bins >= 1, bins <= 1000 else { throw call.error(atOption: "bins", "bins must be in 1...1000") }
             var figure = Figure.histogram(title: call.string("title") ?? y.name, xLabel: y.name, samples: [(y.name, yValues)], bins: bins)
             figure.logY = logY

@@ -48,6 +48,8 @@ enum SweepVerbs {
                 copy.kind = .value
                 if gridOptions.contains(option.name) {
                     copy.help += "; the grid when it is the kind's sparsity control: a list [v1, v2, …] or geom(lo, hi, n)"
+                    copy.`default` = .described("required as the grid of " + SAERegistry.architectures
+                        .filter { $0.sparsityControl.name == option.name }.map(\.name).joined(separator: ", "))
                 }
             default: break
             }

@@ -1,5 +1,6 @@
 import Foundation
 import Tensor
+import Workbench
 
 // `nsae run FILE.nsae [--json]`: runs statements in order, stops at the first error with exit status 1.
 // Text mode prints each unbound result; JSON mode prints one object per statement (commands.md "Output").

@@ -14,10 +14,27 @@ final class ProgressBar {
     private var tracks: [String: Track] = [:]
     private let isTTY: Bool
     private let write: (String) -> Void
+    /// The terminal's width: a live line must not wrap, since `\r` and erase-line redraw only the last row.
+    private let columns: () -> Int
 
-    init(isTTY: Bool = isatty(2) != 0, write: @escaping (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }) {
+    init(isTTY: Bool = isatty(2) != 0, columns: @escaping () -> Int = ProgressBar.stderrColumns,
+         write: @escaping (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }) {
         self.isTTY = isTTY
+        self.columns = columns
         self.write = write
+    }
+
+    /// The width of the terminal on stderr, else $COLUMNS, else 80.
+    static func stderrColumns() -> Int {
+        var size = winsize()
+        if ioctl(2, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 { return Int(size.ws_col) }
+        return ProcessInfo.processInfo.environment["COLUMNS"].flatMap { Int($0) } ?? 80
+    }
+
+    /// A live line cut to one character less than the terminal's width (so the cursor never wraps), with `…`.
+    func fitted(_ line: String) -> String {
+        let width = max(20, columns() - 1)
+        return line.count <= width ? line : String(line.prefix(width - 1)) + "…"
     }
 
     func update(_ update: ProgressUpdate, id: String, now: Date = Date()) {
@@ -28,7 +45,7 @@ final class ProgressBar {
         if now.timeIntervalSince(track.lastDraw) >= interval || finished && isTTY {
             track.lastDraw = now
             let line = ProgressBar.line(update, elapsed: now.timeIntervalSince(track.started))
-            write(isTTY ? "\r\u{1B}[2K" + line : line + "\n")
+            write(isTTY ? "\r\u{1B}[2K" + fitted(line) : line + "\n")
         }
         tracks[id] = track
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Tensor
+import Workbench
 
 // Output sinks for terminal front ends: the REPL and `nsae run` in text mode write values as text, progress as a
 // live bar on stderr; in `--json` mode stdout carries one JSON object per line and progress still goes to stderr.
