@@ -83,8 +83,8 @@ public struct GroupTrainer: Sendable {
         for (i, sae) in group.saes.enumerated() where sae.config.normalization.transformsRows {
             throw SAEError("train: the SAE of layer \(group.layers[i]) normalizes its inputs (normalize_activations = \(sae.config.normalization.rawValue)); nsae evaluates such SAEs but does not train them")
         }
-        let sharedPre = Scratch<Float>()   // [B, m] is the largest buffer; layers run one after another
-        let workspaces = group.saes.map { StepWorkspace(dIn: $0.dIn, dSAE: $0.dSAE, sharedPre: sharedPre) }
+        let shared = SharedStepBuffers()   // [B, m] and 2 × [m, n]; layers step one after another (its ownership rule)
+        let workspaces = group.saes.map { StepWorkspace(dIn: $0.dIn, dSAE: $0.dSAE, shared: shared) }
         var window = group.saes.map { WindowStats(features: $0.dSAE) }
         var written: [TrainingLogRow] = []
         let total = steps
