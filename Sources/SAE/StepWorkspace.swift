@@ -348,6 +348,12 @@ final class StepWorkspace {
                         for i in 0..<n { g[i] = gradScale * (r[i] - xr[i]) }
                         // dpre_bj = (dx_b · W_dec[j] + β/B) · f′(pre_bj)
                         e = rs[b]
+                        while e + 3 < end {
+                            let d = Vec.dot4(g, wd + Int(feat[e]) * n, wd + Int(feat[e + 1]) * n, wd + Int(feat[e + 2]) * n,
+                                             wd + Int(feat[e + 3]) * n, n)
+                            for q in 0..<4 { grad[e + q] = (d[q] + l1Grad) * slope[e + q] }
+                            e += 4
+                        }
                         while e + 1 < end {
                             let (d1, d2) = Vec.dot2(g, wd + Int(feat[e]) * n, wd + Int(feat[e + 1]) * n, n)
                             grad[e] = (d1 + l1Grad) * slope[e]
