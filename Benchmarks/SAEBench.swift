@@ -9,6 +9,7 @@ import Tensor
 func runSAEBench(_ options: BenchOptions) throws {
     BLAS.setThreads(2)
     let dIn = 768, batch = 4096
+    // Peers in the same run: sae-density's tables (numpy, torch) and the TopK table (numpy) below.
     let sgemmPeak = try measureSgemm(batch: batch, dIn: dIn, dSAE: dIn * 8)
     BenchResult(bench: "sae", caseName: "sgemm \(batch)x\(dIn)x\(dIn * 8) (encoder forward)", metric: "gflops",
                 value: sgemmPeak).emit(options)
@@ -27,10 +28,10 @@ func runSAEBench(_ options: BenchOptions) throws {
                 let source = RepeatedBatch(Array(repeating: x, count: layers))
                 let steps = layers == 1 ? (options.quick ? 3 : 10) : (options.quick ? 1 : 3)
                 let trainer = GroupTrainer(optimizer: AdamConfig(lr: 1e-4), batchSize: batch, logEvery: steps)
-                try trainer.train(group, source: source, steps: 1, context: .silent)   // warm-up: buffers, optimizer state
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                let log = try trainer.train(group, source: source, steps: steps, context: .silent)
-                let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+                // One call: its first step (buffers, optimizer state) untimed, the rest timed from its end.
+                let clock = StepClock()
+                let log = try trainer.train(group, source: source, steps: steps + 1, context: WorkContext(progress: clock))
+                let seconds = Double(clock.times.last! - clock.times.first!) / 1e9
                 let activations = Double(batch * steps * layers)
                 let l0 = log.rows.map(\.l0).reduce(0, +) / Double(log.rows.count)
                 let denseFlops = 10.0 * Double(batch) * Double(dIn) * Double(dSAE) * Double(steps * layers)

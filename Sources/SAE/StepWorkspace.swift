@@ -86,8 +86,7 @@ final class SharedStepBuffers {
     let pre = Scratch<Float>()
     let gradDec = Scratch<Float>()
     let gradEnc = Scratch<Float>()
-    /// Tile-major copies for the sparse kernels (SparseKernels.swift): W_dec [m, n], dx, xc and AuxK's dx [B, n].
-    let packedDecoder = Scratch<Float>()
+    /// Tile-major copies of dx, xc and AuxK's dx [B, n] for the sparse weight gradients (SparseKernels.swift).
     let packedDx = Scratch<Float>()
     let packedXc = Scratch<Float>()
     let packedAuxDx = Scratch<Float>()
@@ -151,7 +150,7 @@ final class StepWorkspace {
     /// The weight gradients' dense rows [m, n] after `backward` (either path), what Adam reads.
     let gradDec: Scratch<Float>
     let gradEnc: Scratch<Float>
-    let packedDecoder: Scratch<Float>, packedDx: Scratch<Float>, packedXc: Scratch<Float>, packedAuxDx: Scratch<Float>
+    let packedDx: Scratch<Float>, packedXc: Scratch<Float>, packedAuxDx: Scratch<Float>
 
     init(dIn: Int, dSAE: Int, shared: SharedStepBuffers? = nil) {
         self.dIn = dIn; self.dSAE = dSAE
@@ -159,7 +158,7 @@ final class StepWorkspace {
         pre = buffers.pre
         gradDec = buffers.gradDec
         gradEnc = buffers.gradEnc
-        packedDecoder = buffers.packedDecoder; packedDx = buffers.packedDx
+        packedDx = buffers.packedDx
         packedXc = buffers.packedXc; packedAuxDx = buffers.packedAuxDx
         gradBEnc = [Float](repeating: 0, count: dSAE)
         gradBDec = [Float](repeating: 0, count: dIn)
