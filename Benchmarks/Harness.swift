@@ -4,6 +4,16 @@ import Tensor
 struct BenchOptions {
     var quick: Bool
     var json: Bool
+    /// `--case=TEXT`: run only the cases whose name contains TEXT (benchmarks that support it say so).
+    var caseFilter: String? = nil
+    /// `--path=sparse|dense`: sae-density times only that step path (for profiling one path).
+    var onlyPath: String? = nil
+
+    /// Whether a case named `name` (or a group of cases whose names start so) is selected by --case.
+    func selects(_ name: String) -> Bool {
+        guard let caseFilter else { return true }
+        return name.contains(caseFilter) || caseFilter.hasPrefix(name)
+    }
 }
 
 /// One measured case, printed as a table row or, with --json, as one JSON object per line.

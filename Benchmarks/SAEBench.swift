@@ -9,6 +9,7 @@ import Tensor
 func runSAEBench(_ options: BenchOptions) throws {
     BLAS.setThreads(2)
     let dIn = 768, batch = 4096
+    // Peers in the same run: sae-density's tables (numpy, torch) and the TopK table (numpy) below.
     let sgemmPeak = try measureSgemm(batch: batch, dIn: dIn, dSAE: dIn * 8)
     BenchResult(bench: "sae", caseName: "sgemm \(batch)x\(dIn)x\(dIn * 8) (encoder forward)", metric: "gflops",
                 value: sgemmPeak).emit(options)
@@ -17,7 +18,7 @@ func runSAEBench(_ options: BenchOptions) throws {
     let layerCounts = options.quick ? [1, 3] : [1, 12]
     for layers in layerCounts {
         for expansion in [8, 16] {
-            for arch in ["relu", "nsae"] {
+            for arch in ["relu", "nsae"] where options.selects("\(arch) \(layers == 1 ? "1 layer" : "group")") {
                 let dSAE = dIn * expansion
                 let group = try SAEGroup.make(arch, dims: [Int](repeating: dIn, count: layers), expansion: expansion,
                                               alpha: arch == "relu" ? 1e-3 : 1e-6, sigma: 1)
@@ -27,10 +28,10 @@ func runSAEBench(_ options: BenchOptions) throws {
                 let source = RepeatedBatch(Array(repeating: x, count: layers))
                 let steps = layers == 1 ? (options.quick ? 3 : 10) : (options.quick ? 1 : 3)
                 let trainer = GroupTrainer(optimizer: AdamConfig(lr: 1e-4), batchSize: batch, logEvery: steps)
-                try trainer.train(group, source: source, steps: 1, context: .silent)   // warm-up: buffers, optimizer state
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                let log = try trainer.train(group, source: source, steps: steps, context: .silent)
-                let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+                // One call: its first step (buffers, optimizer state) untimed, the rest timed from its end.
+                let clock = StepClock()
+                let log = try trainer.train(group, source: source, steps: steps + 1, context: WorkContext(progress: clock))
+                let seconds = Double(clock.times.last! - clock.times.first!) / 1e9
                 let activations = Double(batch * steps * layers)
                 let l0 = log.rows.map(\.l0).reduce(0, +) / Double(log.rows.count)
                 let denseFlops = 10.0 * Double(batch) * Double(dIn) * Double(dSAE) * Double(steps * layers)
@@ -46,87 +47,69 @@ func runSAEBench(_ options: BenchOptions) throws {
         }
     }
     try runSAEDensityBench(options)
-    let topkPeers = try runTopKCases(options, x: x)
-    let numpy = runNumpyPeer(options, dSAEs: topkPeers)
-    for (dSAE, rate) in numpy.sorted(by: { $0.key < $1.key }) {
-        BenchResult(bench: "sae", caseName: "peer numpy dense step 768x\(dSAE) b\(batch) (same run)", metric: "activations_per_s",
-                    value: rate).emit(options)
-    }
-    try runSweepCase(options, numpyPeer: numpy[6144])
+    try runTopKCases(options, x: x)
+    try runSweepCase(options, numpyPeer: PeerStep.run("sae_numpy.py", dSAE: 6144, batch: batch, quick: options.quick)?.rate)
 }
 
 /// TopK and BatchTopK (design §6, issue 13): 768→6144 and 768→24576, batch 4096, k 32 and 64. Their codes are
 /// exactly sparse (L0 = k), so the decoder and both weight gradients run over the k·B active entries only; the
 /// encoder GEMM is the one dense product. AuxK is silent on a fresh SAE (no latent is dead yet); one case marks
-/// half the latents dead to price it. Returns the d_sae sizes measured, for the numpy peer.
-private func runTopKCases(_ options: BenchOptions, x: Matrix) throws -> [Int] {
+/// half the latents dead to price it. The dense numpy peer runs after each size's cases; a table gives the ratios.
+private func runTopKCases(_ options: BenchOptions, x: Matrix) throws {
     let dIn = 768, batch = x.rows
     let sizes = options.quick ? [6144] : [6144, 24576]
     for dSAE in sizes {
+        let loadBefore = LoadAverage.read()
+        var rows: [(name: String, stepMs: Double, l0: Double)] = []
         for arch in ["topk", "batchtopk"] {
-            for k in [32, 64] {
-                try timeTopK(options, arch: arch, dIn: dIn, dSAE: dSAE, k: k, x: x, deadHalf: false)
+            for k in [32, 64] where options.selects("\(arch) k=\(k)") {
+                rows.append(try timeTopK(options, arch: arch, dIn: dIn, dSAE: dSAE, k: k, x: x, deadHalf: false))
             }
         }
-        if dSAE == 6144 { try timeTopK(options, arch: "topk", dIn: dIn, dSAE: dSAE, k: 32, x: x, deadHalf: true) }
+        if dSAE == 6144, options.selects("topk k=32 AuxK") {
+            rows.append(try timeTopK(options, arch: "topk", dIn: dIn, dSAE: dSAE, k: 32, x: x, deadHalf: true))
+        }
+        guard !rows.isEmpty else { continue }
+        let loadAfter = LoadAverage.read()
+        let numpy = PeerStep.run("sae_numpy.py", dSAE: dSAE, batch: batch, quick: options.quick)
+        if options.json {
+            if let numpy {
+                for row in rows {
+                    BenchResult(bench: "sae", caseName: "\(row.name) vs peers", metric: "ratio",
+                                value: (numpy.medianSeconds * 1e3 / row.stepMs * 100).rounded() / 100,
+                                extra: ["numpy_act_s": numpy.rate.rounded()]).emit(options)
+                }
+            }
+            continue
+        }
+        writeLine("")
+        writeLine("TopK/BatchTopK step \(dIn)x\(dSAE) b\(batch); load average \(loadBefore) before, \(loadAfter) after the cases")
+        writeLine("peer (same run, after the cases): " + (numpy.map { "numpy \($0.summary)" } ?? "numpy: none"))
+        writeLine("case                                         L0   step ms    act/s  ×numpy")
+        for row in rows {
+            let rate = Double(batch) / (row.stepMs / 1e3)
+            writeLine(String(format: "%-40@ %6.1f %9.0f %8.0f  %@", row.name as NSString, row.l0, row.stepMs, rate,
+                             (numpy.map { String(format: "%6.2f", rate / $0.rate) } ?? "     -") as NSString))
+        }
+        writeLine("")
     }
-    _ = batch
-    return sizes
 }
 
-private func timeTopK(_ options: BenchOptions, arch: String, dIn: Int, dSAE: Int, k: Int, x: Matrix, deadHalf: Bool) throws {
+private func timeTopK(_ options: BenchOptions, arch: String, dIn: Int, dSAE: Int, k: Int, x: Matrix,
+                      deadHalf: Bool) throws -> (name: String, stepMs: Double, l0: Double) {
     let batch = x.rows
     let sae = try SAERegistry.make(arch, dIn: dIn, dSAE: dSAE, alpha: 0, seed: 3, options: ["k": Double(k)])
     if deadHalf { sae.markDeadForBenchmark(fraction: 0.5) }
-    let group = try SAEGroup(saes: [sae])
-    let source = RepeatedBatch([x])
-    let steps = options.quick ? 2 : (dSAE > 10_000 ? 3 : 6)
-    let trainer = GroupTrainer(optimizer: AdamConfig(lr: 1e-4), batchSize: batch, logEvery: steps)
-    try trainer.train(group, source: source, steps: 1, context: .silent)
-    if deadHalf { sae.markDeadForBenchmark(fraction: 0.5) }
-    let t0 = DispatchTime.now().uptimeNanoseconds
-    let log = try trainer.train(group, source: source, steps: steps, context: .silent)
-    let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-    let rate = Double(batch * steps) / seconds
-    BenchResult(bench: "sae", caseName: "\(arch) k=\(k) \(dIn)x\(dSAE) b\(batch)\(deadHalf ? " AuxK on (half dead)" : "")",
-                metric: "activations_per_s", value: rate,
-                extra: ["l0": log.rows.last!.l0, "aux_term": ((log.rows.last!.loss - log.rows.last!.mseTerm) * 1e4).rounded() / 1e4,
-                        "step_ms": (seconds / Double(steps) * 1e4).rounded() / 10]).emit(options)
-}
-
-/// The dense numpy peer (../shared/peers/sae_numpy.py) in the same run, when python3 with numpy is there:
-/// its "train step" activations/s per d_sae.
-func runNumpyPeer(_ options: BenchOptions, dSAEs: [Int]) -> [Int: Double] {
-    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("../shared/peers/sae_numpy.py").standardizedFileURL.path
-    guard FileManager.default.fileExists(atPath: script) else {
-        writeLine("# numpy peer skipped: \(script) not found")
-        return [:]
-    }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", script, "--threads", "2", "--reps", options.quick ? "2" : "3",
-                         "--dsae", dSAEs.map(String.init).joined(separator: ",")]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = FileHandle.nullDevice
-    do { try process.run() } catch {
-        writeLine("# numpy peer skipped: \(error)")
-        return [:]
-    }
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    var rates: [Int: Double] = [:]
-    for line in output.split(separator: "\n") where line.hasPrefix("train step") {
-        let fields = line.split(separator: " ")
-        guard let sizeField = fields.first(where: { $0.hasPrefix("d_sae=") }),
-              let index = fields.firstIndex(where: { $0 == "activations/s" }), index > 0,
-              let rate = Double(fields[index - 1]) else { continue }
-        let size = Int(sizeField.dropFirst("d_sae=".count)) ?? Int(fields[fields.firstIndex(of: sizeField)! + 1]) ?? 0
-        rates[size] = rate
-    }
-    if rates.isEmpty { writeLine("# numpy peer gave no train-step figures (exit \(process.terminationStatus))") }
-    return rates
+    let steps = options.quick ? 3 : (dSAE > 10_000 ? 3 : 5)
+    // One train call (buffers allocated once, in the first, untimed step); each later step timed on its own, the
+    // best reported. Half-dead marking is kept up by the schedule's source (AuxK sees the same dead set each step).
+    let timed = try timeSteps(sae, x: x, schedule: Array(repeating: StepPath.automatic, count: steps + 1),
+                              beforeEachStep: deadHalf ? { sae.markDeadForBenchmark(fraction: 0.5) } : nil)
+    let best = timed.seconds.dropFirst().min()!
+    let name = "\(arch) k=\(k) \(dIn)x\(dSAE) b\(batch)\(deadHalf ? " AuxK on (half dead)" : "")"
+    BenchResult(bench: "sae", caseName: name, metric: "activations_per_s", value: Double(batch) / best,
+                extra: ["l0": timed.l0, "step_ms": (best * 1e4).rounded() / 10, "load_average": LoadAverage.read()]).emit(options)
+    return (name, best * 1e3, timed.l0)
 }
 
 /// The same batch every step, without copying (the benchmark measures the step, not a data pipeline).

@@ -1,13 +1,16 @@
 import Foundation
 import SAE
+import Synchronization
 import Tensor
 
 /// The SAE step at every sparsity (issue 19): relu and nsae, 768→6144 and 768→24576 (6144 only with --quick),
 /// batch 4096, L0 ≈ 1%, 5%, 10%, 25%, 50% of features (b_enc set to the Gaussian quantile of the target: x ~ N(0, I)
-/// and unit encoder rows give pre ~ N(0, 1), N(0, 2) with nsae's noise σ = 1). Each case times the automatic step
-/// (the path DenseStep chooses) (one warm-up step records the path chosen) and, A/B interleaved, both forced paths, best of N (the automatic figure is the chosen path's); the dense numpy peer
-/// (and the PyTorch peer without --quick) run in the same invocation, as subprocesses after the cases of each
-/// size, and each case reports its ratio to them. Run alone with `swift run -c release Benchmarks sae-density`.
+/// and unit encoder rows give pre ~ N(0, 1), N(0, 2) with nsae's noise σ = 1). Each case is one `train` call whose
+/// steps alternate the path (automatic first, as warm-up, which records the path DenseStep chooses; then sparse,
+/// dense, sparse, dense…), each step timed on its own; a path's figure is its best step, the automatic figure the
+/// chosen path's. The dense numpy peer (and the PyTorch peer without --quick) run in the same invocation, after the
+/// cases of each size, through Benchmarks/peer_run.py; the table gives each case's ratio to them and the load
+/// average. Run alone with `swift run -c release Benchmarks sae-density`.
 func runSAEDensityBench(_ options: BenchOptions) throws {
     BLAS.setThreads(2)
     let dIn = 768, batch = 4096
@@ -18,96 +21,198 @@ func runSAEDensityBench(_ options: BenchOptions) throws {
     let targets: [(fraction: Double, quantile: Float)] = [(0.01, 2.3263), (0.05, 1.6449), (0.10, 1.2816),
                                                           (0.25, 0.6745), (0.50, 0)]
     for dSAE in sizes {
-        var rows: [(String, [String: Any], Double)] = []
-        for arch in ["relu", "nsae"] {
-            for target in targets {
+        var table = DensityTable(size: "\(dIn)x\(dSAE) b\(batch)", loadBefore: LoadAverage.read())
+        for arch in ["relu", "nsae"] where options.selects(arch) {
+            for target in targets where options.selects("\(arch) \(Int(target.fraction * 100))%") {
                 let sae = try SAERegistry.make(arch, dIn: dIn, dSAE: dSAE, alpha: arch == "relu" ? 1e-3 : 1e-6, seed: 5)
                 let spread: Float = arch == "relu" ? 1 : Float(2).squareRoot()
                 try sae.setParameters(b_enc: [Float](repeating: -target.quantile * spread, count: dSAE))
-                let group = try SAEGroup(saes: [sae])
-                let source = DensityBatch(x)
-                let trainer = GroupTrainer(optimizer: AdamConfig(lr: 1e-5), batchSize: batch, logEvery: 1)
                 let reps = options.quick || dSAE > 10_000 ? 2 : 3
+                let timedPaths: [StepPath] = switch options.onlyPath { case "sparse": [.sparse]; case "dense": [.dense]; default: [.sparse, .dense] }
+                let schedule = [StepPath.automatic] + Array(repeating: timedPaths, count: reps).flatMap { $0 }
+                let timed = try timeSteps(sae, x: x, schedule: schedule)
                 var best: [StepPath: Double] = [:]
-                var l0 = 0.0
-                var autoTookDense = false
-                // Warm-up on the automatic path, which also records the path DenseStep chooses for this batch.
-                let denseBefore = sae.denseSteps
-                try trainer.train(group, source: source, steps: 1, context: .silent)
-                autoTookDense = sae.denseSteps > denseBefore
-                for _ in 0..<reps {
-                    for path in [StepPath.sparse, .dense] {
-                        sae.stepPath = path
-                        let t0 = DispatchTime.now().uptimeNanoseconds
-                        let log = try trainer.train(group, source: source, steps: 1, context: .silent)
-                        let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-                        best[path] = min(best[path] ?? .infinity, seconds)
-                        l0 = log.rows.last!.l0
-                    }
-                }
-                let auto = best[autoTookDense ? .dense : .sparse]!
-                let name = "\(arch) \(dIn)x\(dSAE) b\(batch) L0 \(Int(target.fraction * 100))%"
-                let row = (name, ["l0": l0.rounded(), "l0_fraction": (l0 / Double(dSAE) * 1000).rounded() / 1000,
-                                    "step_ms": (auto * 1e4).rounded() / 10,
-                                    "sparse_ms": (best[.sparse]! * 1e4).rounded() / 10,
-                                    "dense_ms": (best[.dense]! * 1e4).rounded() / 10,
-                                    "path": autoTookDense ? "dense" : "sparse"],
-                             Double(batch) / auto)
-                BenchResult(bench: "sae", caseName: row.0, metric: "activations_per_s", value: row.2, extra: row.1).emit(options)
-                rows.append(row)
+                for (path, seconds) in zip(schedule, timed.seconds).dropFirst() { best[path] = min(best[path] ?? .infinity, seconds) }
+                let auto = best[timed.warmUpTookDense ? .dense : .sparse] ?? best.values.min()!
+                let row = DensityRow(arch: arch, percent: Int(target.fraction * 100), l0: timed.l0, dSAE: dSAE,
+                                     sparseMs: (best[.sparse] ?? .nan) * 1e3, denseMs: (best[.dense] ?? .nan) * 1e3,
+                                     path: timed.warmUpTookDense ? "dense" : "sparse", stepMs: auto * 1e3)
+                BenchResult(bench: "sae", caseName: "\(arch) \(dIn)x\(dSAE) b\(batch) L0 \(row.percent)%",
+                            metric: "activations_per_s", value: Double(batch) / auto,
+                            extra: ["l0": timed.l0.rounded(), "l0_fraction": (timed.l0 / Double(dSAE) * 1000).rounded() / 1000,
+                                    "step_ms": (row.stepMs * 10).rounded() / 10, "sparse_ms": (row.sparseMs * 10).rounded() / 10,
+                                    "dense_ms": (row.denseMs * 10).rounded() / 10, "path": row.path,
+                                    "load_average": LoadAverage.read()]).emit(options)
+                table.rows.append(row)
             }
         }
-        let numpy = runPeer("sae_numpy.py", dSAE: dSAE, quick: options.quick)
-        let torch = options.quick ? nil : runPeer("sae_torch.py", dSAE: dSAE, quick: false)
-        for (name, _, rate) in rows {
-            var extra: [String: Any] = [:]
-            if let numpy { extra["vs_numpy"] = (rate / numpy * 100).rounded() / 100; extra["numpy_act_s"] = numpy.rounded() }
-            if let torch { extra["vs_torch"] = (rate / torch * 100).rounded() / 100; extra["torch_act_s"] = torch.rounded() }
-            guard !extra.isEmpty else { continue }
-            BenchResult(bench: "sae", caseName: name + " vs peers", metric: "ratio", value: extra["vs_numpy"] as? Double ?? 0,
-                        extra: extra).emit(options)
-        }
+        guard !table.rows.isEmpty else { continue }
+        table.loadAfterCases = LoadAverage.read()
+        guard options.onlyPath == nil else { table.print(options, batch: batch); continue }
+        table.numpy = PeerStep.run("sae_numpy.py", dSAE: dSAE, batch: batch, quick: options.quick)
+        table.torch = options.quick ? nil : PeerStep.run("sae_torch.py", dSAE: dSAE, batch: batch, quick: false)
+        table.print(options, batch: batch)
     }
 }
 
-/// A peer of ../shared/peers (dense step, same shape) as a subprocess: its "train step" activations/s, or nil
-/// (with a line saying why) when python3 or its packages are missing.
-private func runPeer(_ script: String, dSAE: Int, quick: Bool) -> Double? {
-    let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("../shared/peers/\(script)").standardizedFileURL.path
-    guard FileManager.default.fileExists(atPath: path) else {
-        writeLine("# peer \(script) skipped: \(path) not found")
-        return nil
-    }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", path, "--threads", "2", "--reps", quick ? "2" : "3", "--dsae", String(dSAE)]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = FileHandle.nullDevice
-    do { try process.run() } catch {
-        writeLine("# peer \(script) skipped: \(error)")
-        return nil
-    }
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    for line in output.split(separator: "\n") where line.hasPrefix("train step") {
-        let fields = line.split(separator: " ")
-        if let index = fields.firstIndex(where: { $0 == "activations/s" }), index > 0, let rate = Double(fields[index - 1]),
-           rate.isFinite, rate > 0 {
-            writeLine("# peer \(script) d_sae=\(dSAE): \(Int(rate)) activations/s (train step)")
-            return rate
-        }
-    }
-    writeLine("# peer \(script) gave no train-step figure (exit \(process.terminationStatus))")
-    return nil
+/// Times each step of one `train` call on the same batch, with `schedule[i]` the path forced on step i (one call, so
+/// the workspace's buffers are allocated once, as in a real run).
+func timeSteps(_ sae: SAE, x: Matrix, schedule: [StepPath], beforeEachStep: (() -> Void)? = nil) throws
+    -> (seconds: [Double], l0: Double, warmUpTookDense: Bool) {
+    let group = try SAEGroup(saes: [sae])
+    let source = ScheduledBatch(x, sae: sae, schedule: schedule, beforeEachStep: beforeEachStep)
+    let clock = StepClock()
+    let trainer = GroupTrainer(optimizer: AdamConfig(lr: 1e-5), batchSize: x.rows, logEvery: 1)
+    let start = DispatchTime.now().uptimeNanoseconds
+    let log = try trainer.train(group, source: source, steps: schedule.count, context: WorkContext(progress: clock))
+    var previous = start
+    var seconds: [Double] = []
+    for t in clock.times { seconds.append(Double(t - previous) / 1e9); previous = t }
+    return (seconds, log.rows.last!.l0, source.warmUpTookDense)
 }
 
-/// The same batch every step, without copying.
-private final class DensityBatch: BatchSource {
+/// The same batch every step, without copying; before step i it sets the SAE's step path to schedule[i] and,
+/// after the first step, notes whether that (automatic) step took the dense path.
+private final class ScheduledBatch: BatchSource {
     let x: Matrix
-    init(_ x: Matrix) { self.x = x }
+    let sae: SAE
+    let schedule: [StepPath]
+    private var step = 0
+    let beforeEachStep: (() -> Void)?
+    private(set) var warmUpTookDense = false
+    init(_ x: Matrix, sae: SAE, schedule: [StepPath], beforeEachStep: (() -> Void)?) {
+        self.x = x; self.sae = sae; self.schedule = schedule; self.beforeEachStep = beforeEachStep
+    }
     var layerCount: Int { 1 }
     var dims: [Int] { [x.cols] }
-    func nextBatch(rows: Int) throws -> [Matrix] { [x] }
+    func nextBatch(rows: Int) throws -> [Matrix] {
+        if step == 1 { warmUpTookDense = sae.denseSteps > 0 }
+        sae.stepPath = schedule[min(step, schedule.count - 1)]
+        beforeEachStep?()
+        step += 1
+        return [x]
+    }
+}
+
+/// Records the time of every progress report (one per training step).
+final class StepClock: ProgressSink {
+    private let stamps = Mutex<[UInt64]>([])
+    func report(_ update: ProgressUpdate) { stamps.withLock { $0.append(DispatchTime.now().uptimeNanoseconds) } }
+    var times: [UInt64] { stamps.withLock { $0 } }
+}
+
+/// The 1-, 5- and 15-minute load averages, as text: the machine is shared, so every figure carries its load.
+enum LoadAverage {
+    static func read() -> String {
+        guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return "?" }
+        return text.split(separator: " ").prefix(3).joined(separator: " ")
+    }
+}
+
+struct DensityRow {
+    var arch: String
+    var percent: Int
+    var l0: Double
+    var dSAE: Int
+    var sparseMs: Double
+    var denseMs: Double
+    var path: String
+    var stepMs: Double
+}
+
+/// One size's cases beside the peers, printed as one table.
+struct DensityTable {
+    var size: String
+    var loadBefore: String
+    var loadAfterCases = ""
+    var rows: [DensityRow] = []
+    var numpy: PeerStep?
+    var torch: PeerStep?
+
+    func print(_ options: BenchOptions, batch: Int) {
+        for row in rows {
+            var extra: [String: Any] = [:]
+            let rate = Double(batch) / (row.stepMs / 1e3)
+            if let numpy { extra["vs_numpy"] = (rate / numpy.rate * 100).rounded() / 100; extra["numpy_act_s"] = numpy.rate.rounded() }
+            if let torch { extra["vs_torch"] = (rate / torch.rate * 100).rounded() / 100; extra["torch_act_s"] = torch.rate.rounded() }
+            guard options.json, !extra.isEmpty else { continue }
+            BenchResult(bench: "sae", caseName: "\(row.arch) \(size) L0 \(row.percent)% vs peers", metric: "ratio",
+                        value: extra["vs_numpy"] as? Double ?? 0, extra: extra).emit(options)
+        }
+        guard !options.json else { return }
+        writeLine("")
+        writeLine("SAE step \(size), one step in ms (best of the timed steps); load average \(loadBefore) before, \(loadAfterCases) after the cases")
+        writeLine("peers (same run, after the cases): " + [numpy.map { "numpy \($0.summary)" } ?? "numpy: none",
+                                                           torch.map { "torch \($0.summary)" } ?? (options.quick ? "torch: not run with --quick" : "torch: none")]
+                    .joined(separator: "; "))
+        writeLine("arch  L0 target    L0  sparse ms  dense ms  path    step ms    act/s  ×numpy  ×torch")
+        for row in rows {
+            let rate = Double(batch) / (row.stepMs / 1e3)
+            let vsNumpy = numpy.map { String(format: "%6.2f", rate / $0.rate) } ?? "     -"
+            let vsTorch = torch.map { String(format: "%6.2f", rate / $0.rate) } ?? "     -"
+            writeLine(String(format: "%-5@ %8d%% %5.0f %10.0f %9.0f  %-6@ %8.0f %8.0f  %@  %@", row.arch as NSString, row.percent,
+                             row.l0, row.sparseMs, row.denseMs, row.path as NSString, row.stepMs, rate, vsNumpy as NSString, vsTorch as NSString))
+        }
+        writeLine("")
+    }
+}
+
+/// A dense peer's "train step" figure, from ../shared/peers through Benchmarks/peer_run.py (see there why).
+struct PeerStep {
+    var rate: Double
+    var medianSeconds: Double
+    var foreignCPU: Double?
+    var load: String
+
+    var summary: String {
+        String(format: "%.0f act/s (%.0f ms", rate, medianSeconds * 1e3)
+            + (foreignCPU.map { String(format: ", other processes %.2f cores", $0) } ?? "") + ", load \(load))"
+    }
+
+    /// Runs the peer for one d_sae; nil (with a line saying why) when it cannot run or prints no figure.
+    static func run(_ script: String, dSAE: Int, batch: Int, quick: Bool) -> PeerStep? {
+        let benchmarks = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        let path = benchmarks.appendingPathComponent("../../shared/peers/\(script)").standardizedFileURL.path
+        guard FileManager.default.fileExists(atPath: path) else {
+            writeLine("# peer \(script) skipped: \(path) not found")
+            return nil
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", benchmarks.appendingPathComponent("peer_run.py").path, path, "--threads", "2",
+                             "--reps", quick ? "2" : "3", "--dsae", String(dSAE), "--batch", String(batch)]
+        let errorPath = FileManager.default.temporaryDirectory.appendingPathComponent("nsae-peer-\(getpid())-\(script).err").path
+        _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: errorPath) }
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle(forWritingAtPath: errorPath)
+        do { try process.run() } catch {
+            writeLine("# peer \(script) skipped: \(error)")
+            return nil
+        }
+        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        if let step = parse(output) { return step }
+        let errors = (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? ""
+        let tail = errors.split(separator: "\n").suffix(3).joined(separator: " | ")
+        writeLine("# peer \(script) d_sae=\(dSAE) gave no train-step figure (exit \(process.terminationStatus)): \(tail)")
+        return nil
+    }
+
+    /// The "train step … N activations/s … median Ts" line and peer_run's foreign-CPU line.
+    static func parse(_ output: String) -> PeerStep? {
+        var step: PeerStep?
+        for line in output.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            if line.hasPrefix("train step"), let i = fields.firstIndex(of: "activations/s"), i > 0,
+               let rate = Double(fields[i - 1]), rate.isFinite, rate > 0 {
+                let median = fields.firstIndex(of: "median").flatMap { $0 + 1 < fields.count ? Double(fields[$0 + 1].dropLast()) : nil }
+                step = PeerStep(rate: rate, medianSeconds: median ?? .nan, foreignCPU: nil, load: LoadAverage.read())
+            } else if line.hasPrefix("# peer_run: foreign_cpu="), let f = Double(line.dropFirst("# peer_run: foreign_cpu=".count)) {
+                step?.foreignCPU = f
+            }
+        }
+        return step
+    }
 }

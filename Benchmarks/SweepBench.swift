@@ -16,15 +16,12 @@ import Tensor
 /// Goal: sweep throughput ≥ 0.9× the one-after-another throughput. The numpy peer is the dense step of the
 /// same shape from the same run, per SAE.
 func runSweepBench(_ options: BenchOptions) throws {
-    let numpy = runNumpyPeer(options, dSAEs: [6144])
-    if let rate = numpy[6144], !rate.isFinite {
-        writeLine("# numpy peer: no figure (it drops every run that other processes' CPU overlapped; rerun on a quiet machine)")
-    }
-    if let rate = numpy[6144] {
+    let numpy = PeerStep.run("sae_numpy.py", dSAE: 6144, batch: 4096, quick: options.quick)
+    if let numpy {
         BenchResult(bench: "sae", caseName: "peer numpy dense step 768x6144 b4096 (same run)", metric: "activations_per_s",
-                    value: rate).emit(options)
+                    value: numpy.rate).emit(options)
     }
-    try runSweepCase(options, numpyPeer: numpy[6144])
+    try runSweepCase(options, numpyPeer: numpy?.rate)
 }
 
 func runSweepCase(_ options: BenchOptions, numpyPeer: Double?) throws {

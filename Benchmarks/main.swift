@@ -1,4 +1,4 @@
-// Benchmarks: `swift run -c release Benchmarks NAME [--quick] [--json]`, NAME one of the keys of `suites` or `all`.
+// Benchmarks: `swift run -c release Benchmarks NAME [--quick] [--json] [--case=TEXT]`, NAME one of the keys of `suites` or `all`.
 // Human table on stdout; with --json one JSON object per case (see ../shared/design/nsae.md §6).
 import Foundation
 import Tensor
@@ -14,7 +14,9 @@ let suites: [(name: String, run: (BenchOptions) throws -> Void)] = [
 ]
 
 var args = Array(CommandLine.arguments.dropFirst())
-let options = BenchOptions(quick: args.contains("--quick"), json: args.contains("--json"))
+let options = BenchOptions(quick: args.contains("--quick"), json: args.contains("--json"),
+                           caseFilter: args.first { $0.hasPrefix("--case=") }.map { String($0.dropFirst("--case=".count)) },
+                           onlyPath: args.first { $0.hasPrefix("--path=") }.map { String($0.dropFirst("--path=".count)) })
 args.removeAll { $0.hasPrefix("--") }
 let wanted = args.first ?? "all"
 let selected = wanted == "all" ? suites : suites.filter { $0.name == wanted }

@@ -1,6 +1,6 @@
-// Adam with linear lr warm-up and optional gradient-norm clipping, applied per SAE. The update of each parameter
-// row is fused with computing that row's gradient from the sparse codes (see StepWorkspace), so the dense
-// gradients of W_enc and W_dec never exist in memory during training.
+// Adam with linear lr warm-up and optional gradient-norm clipping, applied per SAE, one pass over each parameter
+// row, reading that row's gradient from the step's dense gradient rows (StepWorkspace.gradDec/gradEnc, which both
+// step paths fill and the layers of a group share).
 import Foundation
 import Tensor
 

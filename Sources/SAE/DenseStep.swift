@@ -26,17 +26,16 @@ public enum StepPath: Sendable, Equatable {
 enum DenseStep {
     /// The density nnz/(B·m) from which the dense path is taken, for the kinds that have one.
     ///
-    /// Measured on this machine kind (2 cores, OpenBLAS 2 threads, release build, load average 3–8 from other
-    /// agents, so A/B interleaved, best of 2: `swift run -c release Benchmarks sae-density --quick`, 2026-12-01),
-    /// 768→6144 batch 4096, one step in ms, sparse / dense:
-    ///   L0  1%:  773 / 2207 (relu)   734 / 2172 (nsae)
-    ///   L0  5%: 1240 / 2335          1302 / 2252
-    ///   L0 10%: 1695 / 1892          2174 / 2279
-    ///   L0 25%: 2654 / 1499          4655 / 2452
-    ///   L0 50%: 9043 / 2971         14169 / 3376
-    /// The sparse step grows with the density (superlinearly past ~25%, as the row lists outgrow the caches), the
-    /// dense one does not; they meet between 10% and 25%, near 12% by interpolation.
-    static let crossoverDensity = 0.12
+    /// Re-measured after the sparse path's blocked weight gradients and 4-row dots (2026-12-02, this machine kind:
+    /// 2 cores, OpenBLAS 2 threads, release build, `swift run -c release Benchmarks sae-density --quick`, each
+    /// case one train call alternating the forced paths, best step; load average 7–9 from other agents),
+    /// 768→6144 batch 4096, one step in ms, sparse / dense, two runs:
+    ///   L0 10%: relu 3502 / 4917, 2538 / 3354    nsae 1606 / 2289, 2186 / 3361   (sparse/dense 0.65–0.76)
+    ///   L0 25%: relu 5920 / 3804, 5553 / 3506    nsae 3459 / 2399, 3762 / 2484   (sparse/dense 1.44–1.58)
+    /// and at 1–5% sparse is 2.1–3.6× faster, at 50% dense 2.5–2.6× faster. Interpolating the ratio between 10%
+    /// and 25% (linearly or in its log) puts the crossing at 14–18% for both kinds; 15% is taken. (Before those
+    /// changes it was 12%: sparse/dense 0.90–0.95 at 10% and 1.77–1.90 at 25%.)
+    static let crossoverDensity = 0.15
 
     /// Whether a step of kind K on this batch takes the dense path.
     static func chooses<K: SAEKind>(_ kind: K.Type, _ sae: SAE, nnz: Int, rows: Int) -> Bool {

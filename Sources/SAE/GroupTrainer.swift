@@ -131,8 +131,8 @@ public struct GroupTrainer: Sendable {
                 throw SAEError("train: the sweep's groups have trained different numbers of steps (\(groups.map { String($0.stepsTrained) }.joined(separator: ", "))); a sweep trains them together")
             }
         }
-        let sharedPre = Scratch<Float>()   // [B, m] is the largest buffer; SAEs run one after another
-        let workspaces = groups.map { $0.saes.map { StepWorkspace(dIn: $0.dIn, dSAE: $0.dSAE, sharedPre: sharedPre) } }
+        let shared = SharedStepBuffers()   // [B, m] and 2 × [m, n]; every SAE of every group steps one after another (its ownership rule)
+        let workspaces = groups.map { $0.saes.map { StepWorkspace(dIn: $0.dIn, dSAE: $0.dSAE, shared: shared) } }
         var windows = groups.map { $0.saes.map { WindowStats(features: $0.dSAE) } }
         var written = groups.map { _ in [TrainingLogRow]() }
         let total = steps

@@ -22,7 +22,7 @@ extension SAE {
         return ws.terms
     }
 
-    /// p ← Adam(p, g) for every parameter, with g computed row by row from the workspace's sparse lists.
+    /// p ← Adam(p, g) for every parameter, with g read row by row from the workspace's gradient rows.
     /// A unit-norm decoder: each row's gradient loses its component along the row, and the row is renormalized after.
     func applyAdam(_ ws: StepWorkspace, _ optimizer: AdamConfig) {
         let state = optimizerState ?? AdamState(dIn: dIn, dSAE: dSAE, extraCount: extraParameters.count)

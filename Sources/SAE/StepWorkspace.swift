@@ -12,8 +12,9 @@
 // decoder rows are in cache:
 //   dx_b        = s·(x′_b − x_b)
 //   dpre_bj     = (dx_b · W_dec[j] + β/B) · f′(pre_bj)       only for active (b, j); f′ = SAEKind.slope
-//   dW_dec[j]   = Σ_{b: j active} c_bj · dx_b               (per feature, from the CSC list)
-//   dW_enc[:,j] = Σ_{b: j active} dpre_bj · xc_b
+//   dW_dec[j]   = Σ_{b: j active} c_bj · dx_b               (per feature, from the CSC list, into gradDec [m, n],
+//                                                            blocked over columns: SparseKernels.swift)
+//   dW_enc[:,j] = Σ_{b: j active} dpre_bj · xc_b             (into gradEnc [m, n]; Adam reads both row by row)
 //   db_enc[j]   = Σ_b dpre_bj
 //   db_dec      = Σ_b dx_b − W_enc · db_enc                 (b_dec enters through x′ and through xc)
 import Foundation
@@ -75,6 +76,23 @@ final class CodePart {
     func reserve(_ extra: Int) { feature.reserve(feature.count + extra); value.reserve(value.count + extra) }
 }
 
+/// The large buffers of a step that live only from one forward to the end of its Adam update: the dense
+/// pre-activations (and the dense path's codes) [B, m], the weight gradients gradDec/gradEnc [m, n] and the sparse
+/// kernels' tile-major copies.
+/// Ownership: the workspaces of one group's layers may share one instance because a group trains its layers one
+/// after another (each `trainStep` runs forward → backward → Adam before the next layer's starts). Workspaces that
+/// step concurrently (on different threads) must not share one. Sizes grow to the largest user.
+final class SharedStepBuffers {
+    let pre = Scratch<Float>()
+    let gradDec = Scratch<Float>()
+    let gradEnc = Scratch<Float>()
+    /// Tile-major copies of dx, xc and AuxK's dx [B, n] for the sparse weight gradients (SparseKernels.swift).
+    let packedDx = Scratch<Float>()
+    let packedXc = Scratch<Float>()
+    let packedAuxDx = Scratch<Float>()
+    init() {}
+}
+
 final class StepWorkspace {
     let dIn: Int
     let dSAE: Int
@@ -133,15 +151,21 @@ final class StepWorkspace {
     /// Gradients of the architecture's extra parameters (filled by its `finishStep`), in their order.
     var gradExtra: [[Float]] = []
     var gradientsReady = false
-    /// Whether the last forward took the dense path (DenseStep.swift): the weight gradients are then the dense
-    /// rows of gradDec/gradEnc [m, n], and the per-feature lists are not built.
+    /// Whether the last forward took the dense path (DenseStep.swift): the per-feature lists are then not built.
     var denseGradients = false
-    let gradDec = Scratch<Float>()
-    let gradEnc = Scratch<Float>()
+    /// The weight gradients' dense rows [m, n] after `backward` (either path), what Adam reads.
+    let gradDec: Scratch<Float>
+    let gradEnc: Scratch<Float>
+    let packedDx: Scratch<Float>, packedXc: Scratch<Float>, packedAuxDx: Scratch<Float>
 
-    init(dIn: Int, dSAE: Int, sharedPre: Scratch<Float>? = nil) {
+    init(dIn: Int, dSAE: Int, shared: SharedStepBuffers? = nil) {
         self.dIn = dIn; self.dSAE = dSAE
-        pre = sharedPre ?? Scratch<Float>()
+        let buffers = shared ?? SharedStepBuffers()
+        pre = buffers.pre
+        gradDec = buffers.gradDec
+        gradEnc = buffers.gradEnc
+        packedDx = buffers.packedDx
+        packedXc = buffers.packedXc; packedAuxDx = buffers.packedAuxDx
         gradBEnc = [Float](repeating: 0, count: dSAE)
         gradBDec = [Float](repeating: 0, count: dIn)
     }
@@ -333,6 +357,12 @@ final class StepWorkspace {
                         for i in 0..<n { g[i] = gradScale * (r[i] - xr[i]) }
                         // dpre_bj = (dx_b · W_dec[j] + β/B) · f′(pre_bj)
                         e = rs[b]
+                        while e + 3 < end {
+                            let d = Vec.dot4(g, wd + Int(feat[e]) * n, wd + Int(feat[e + 1]) * n, wd + Int(feat[e + 2]) * n,
+                                             wd + Int(feat[e + 3]) * n, n)
+                            for q in 0..<4 { grad[e + q] = (d[q] + l1Grad) * slope[e + q] }
+                            e += 4
+                        }
                         while e + 1 < end {
                             let (d1, d2) = Vec.dot2(g, wd + Int(feat[e]) * n, wd + Int(feat[e + 1]) * n, n)
                             grad[e] = (d1 + l1Grad) * slope[e]
@@ -355,6 +385,7 @@ final class StepWorkspace {
         let dxP = dx.base
         if denseGradients { denseBackwardCounts() } else { groupEntriesByFeature() }
         groupAuxiliaryEntries()
+        if !denseGradients { tiledWeightGradients() }
         // db_dec = Σ_b dx_b − W_encRowsᵀ · db_enc
         for i in 0..<n { gradBDec[i] = 0 }
         gradBDec.withUnsafeMutableBufferPointer { gb in
@@ -376,16 +407,10 @@ final class StepWorkspace {
         let feat = entryFeature.base, grad = entryGrad.base, val = entryValue.base, rowOf = entryRow.base
         colStart.ensure(m + 1); colRow.ensure(max(nnz, 1)); colValue.ensure(max(nnz, 1)); colGrad.ensure(max(nnz, 1))
         let cs = colStart.base
-        for j in 0...m { cs[j] = 0 }
-        for e in 0..<nnz { cs[Int(feat[e]) + 1] += 1 }
-        for j in 0..<m { cs[j + 1] += cs[j] }
         fill.ensure(m)
-        let next = fill.base
-        next.update(from: cs, count: m)
-        for e in 0..<nnz {
-            let j = Int(feat[e]), k = next[j]
-            colRow.base[k] = rowOf[e]; colValue.base[k] = val[e]; colGrad.base[k] = grad[e]
-            next[j] = k + 1
+        let cRow = colRow.base, cValue = colValue.base, cGrad = colGrad.base
+        FeatureGrouping.group(count: nnz, features: m, feature: feat, start: cs, next: fill.base) { e, k in
+            cRow[k] = rowOf[e]; cValue[k] = val[e]; cGrad[k] = grad[e]
         }
         for j in 0..<m {
             var s: Float = 0
@@ -394,45 +419,13 @@ final class StepWorkspace {
         }
     }
 
-    /// Feature j's gradient rows: dL/dW_dec[j] = Σ c_bj · dx_b into `dec` and dL/dW_enc[:, j] = Σ dpre_bj · xc_b
-    /// into `enc` (n values each), over the rows b where j is active.
+    /// Feature j's gradient rows, dL/dW_dec[j] into `dec` and dL/dW_enc[:, j] into `enc` (n values each), copied
+    /// from gradDec/gradEnc (valid after `backward`).
     @inline(__always)
     func featureGradients(_ j: Int, dec: UnsafeMutablePointer<Float>, enc: UnsafeMutablePointer<Float>) {
         let n = dIn
-        if denseGradients {
-            dec.update(from: gradDec.base + j * n, count: n)
-            enc.update(from: gradEnc.base + j * n, count: n)
-            return
-        }
-        dec.update(repeating: 0, count: n)
-        enc.update(repeating: 0, count: n)
-        let row = colRow.base, val = colValue.base, grad = colGrad.base, dxP = dx.base, xcP = xc.base
-        var k = colStart.base[j]
-        let end = colStart.base[j + 1]
-        while k + 3 < end {
-            let r1 = Int(row[k]) * n, r2 = Int(row[k + 1]) * n, r3 = Int(row[k + 2]) * n, r4 = Int(row[k + 3]) * n
-            Vec.axpy4(SIMD4(val[k], val[k + 1], val[k + 2], val[k + 3]), dxP + r1, dxP + r2, dxP + r3, dxP + r4, dec, n)
-            Vec.axpy4(SIMD4(grad[k], grad[k + 1], grad[k + 2], grad[k + 3]), xcP + r1, xcP + r2, xcP + r3, xcP + r4, enc, n)
-            k += 4
-        }
-        while k + 1 < end {
-            let r1 = Int(row[k]) * n, r2 = Int(row[k + 1]) * n
-            Vec.axpy2(val[k], dxP + r1, val[k + 1], dxP + r2, dec, n)
-            Vec.axpy2(grad[k], xcP + r1, grad[k + 1], xcP + r2, enc, n)
-            k += 2
-        }
-        if k < end {
-            let r = Int(row[k]) * n
-            Vec.axpy(val[k], dxP + r, dec, n)
-            Vec.axpy(grad[k], xcP + r, enc, n)
-        }
-        guard auxPerRow > 0 else { return }
-        let auxDxP = auxDx.base
-        for q in auxColStart.base[j]..<auxColStart.base[j + 1] {
-            let r = Int(auxColRow.base[q]) * n
-            Vec.axpy(auxColValue.base[q], auxDxP + r, dec, n)
-            Vec.axpy(auxColGrad.base[q], xcP + r, enc, n)
-        }
+        dec.update(from: gradDec.base + j * n, count: n)
+        enc.update(from: gradEnc.base + j * n, count: n)
     }
 
     /// The auxiliary entries grouped by feature, their sums added to db_enc (their pre-activations depend on b_enc
@@ -445,16 +438,11 @@ final class StepWorkspace {
         let total = auxPerRow * rows
         guard total > 0 else { return }
         auxColRow.ensure(total); auxColValue.ensure(total); auxColGrad.ensure(total)
-        let feat = auxFeature.base
-        for e in 0..<total { cs[Int(feat[e]) + 1] += 1 }
-        for j in 0..<m { cs[j + 1] += cs[j] }
         fill.ensure(m)
-        let next = fill.base
-        next.update(from: cs, count: m)
-        for e in 0..<total {
-            let j = Int(feat[e]), k = next[j]
-            auxColRow.base[k] = Int32(e / auxPerRow); auxColValue.base[k] = auxValue.base[e]; auxColGrad.base[k] = auxGrad.base[e]
-            next[j] = k + 1
+        let perRow = auxPerRow
+        let aRow = auxColRow.base, aValue = auxColValue.base, aGrad = auxColGrad.base, value = auxValue.base, grad = auxGrad.base
+        FeatureGrouping.group(count: total, features: m, feature: auxFeature.base, start: cs, next: fill.base) { e, k in
+            aRow[k] = Int32(e / perRow); aValue[k] = value[e]; aGrad[k] = grad[e]
         }
         for j in 0..<m where cs[j + 1] > cs[j] {
             var s: Float = 0

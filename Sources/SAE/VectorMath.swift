@@ -79,6 +79,26 @@ enum Vec {
         return (s1, s2)
     }
 
+    /// (x·w1, x·w2, x·w3, x·w4): four independent accumulator chains, each summed exactly as `dot2` sums its two
+    /// (so a row's value does not depend on how many rows were taken together).
+    @inline(__always)
+    static func dot4(_ x: UnsafePointer<Float>, _ w1: UnsafePointer<Float>, _ w2: UnsafePointer<Float>,
+                     _ w3: UnsafePointer<Float>, _ w4: UnsafePointer<Float>, _ n: Int) -> SIMD4<Float> {
+        var a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>(), a4 = SIMD8<Float>()
+        var i = 0
+        while i + 8 <= n {
+            let v = load(x + i)
+            a1 += v * load(w1 + i)
+            a2 += v * load(w2 + i)
+            a3 += v * load(w3 + i)
+            a4 += v * load(w4 + i)
+            i += 8
+        }
+        var s1 = a1.sum(), s2 = a2.sum(), s3 = a3.sum(), s4 = a4.sum()
+        while i < n { s1 += x[i] * w1[i]; s2 += x[i] * w2[i]; s3 += x[i] * w3[i]; s4 += x[i] * w4[i]; i += 1 }
+        return SIMD4(s1, s2, s3, s4)
+    }
+
     @inline(__always) static func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
         UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
     }

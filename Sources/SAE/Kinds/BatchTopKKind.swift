@@ -44,27 +44,13 @@ enum BatchTopKKind: SAEKind {
     @inline(__always)
     static func activateRow(_ p: UnsafeMutablePointer<Float>, _ context: ActivationContext, _ rng: inout NoiseStream,
                             _ feature: UnsafeMutablePointer<Int32>, _ value: UnsafeMutablePointer<Float>, dense: Bool) -> Int {
-        let m = context.m, b = context.bEnc
-        var k = 0
         if context.training {
             // Keep v ≥ the batch's k·B-th largest (ties are kept together), and v > 0.
-            let bar = context.batchValue ?? 0
-            for j in 0..<m {
-                let v = p[j] + b[j]
-                let on = v > 0 && v >= bar
-                if on { feature[k] = Int32(j); value[k] = v; k += 1 }
-                if dense { p[j] = on ? v : 0 }
-            }
-        } else {
-            let theta = Float(context.config.option(thresholdKey))
-            for j in 0..<m {
-                let v = p[j] + b[j]
-                let on = v > theta && v > 0
-                if on { feature[k] = Int32(j); value[k] = v; k += 1 }
-                if dense { p[j] = on ? v : 0 }
-            }
+            return ActivationRows.above(p, context.bEnc, context.m, context.batchValue ?? 0, inclusive: true,
+                                        feature, value, dense: dense)
         }
-        return k
+        return ActivationRows.above(p, context.bEnc, context.m, Float(context.config.option(thresholdKey)), inclusive: false,
+                                    feature, value, dense: dense)
     }
 
     static func finishStep(_ ws: StepWorkspace, _ sae: SAE, needGradients: Bool) {
@@ -104,9 +90,122 @@ extension SAEArchitecture {
     public static let batchtopk = SAEArchitecture(BatchTopKKind.self)
 }
 
+extension ActivationRows {
+    /// The entries with v = p + b above `bar` (or at it, when `inclusive`) and above 0, 16 lanes at a time (the
+    /// bar is high for BatchTopK, so most blocks have none); with `dense`, p holds the row's codes afterwards.
+    @inline(__always)
+    static func above(_ p: UnsafeMutablePointer<Float>, _ benc: UnsafePointer<Float>, _ m: Int, _ bar: Float, inclusive: Bool,
+                      _ feature: UnsafeMutablePointer<Int32>, _ value: UnsafeMutablePointer<Float>, dense: Bool) -> Int {
+        var j = 0, k = 0
+        let rp = UnsafeMutableRawPointer(p), rb = UnsafeRawPointer(benc)
+        let barV = SIMD16<Float>(repeating: bar)
+        while j + 16 <= m {
+            let v = rp.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
+                + rb.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
+            let on = (inclusive ? v .>= barV : v .> barV) .& (v .> 0)
+            if dense { rp.storeBytes(of: v.replacing(with: 0, where: .!on), toByteOffset: j * 4, as: SIMD16<Float>.self) }
+            if any(on) {
+                for q in 0..<16 where on[q] { feature[k] = Int32(j + q); value[k] = v[q]; k += 1 }
+            }
+            j += 16
+        }
+        while j < m {
+            let v = p[j] + benc[j]
+            let on = (inclusive ? v >= bar : v > bar) && v > 0
+            if on { feature[k] = Int32(j); value[k] = v; k += 1 }
+            if dense { p[j] = on ? v : 0 }
+            j += 1
+        }
+        return k
+    }
+}
+
 enum BatchSelection {
     /// The k-th largest of the positive values p[b·m + j] + bias[j] (0 when fewer than k are positive).
+    ///
+    /// Exact, in one pass over the batch in the usual case: a threshold t₀ is taken from a sample of rows (the
+    /// rank that would leave ~1.5·k values of the whole batch at or above it), the values ≥ t₀ are collected
+    /// (SIMD compare; few, as k·B is ~0.5% of the batch), and when there are at least k of them the answer is
+    /// their k-th largest — every value ≥ the answer is ≥ t₀, so it is among them. Otherwise (a sample that
+    /// misjudged the batch, or more candidates than the buffer holds) the two-pass radix select over the whole
+    /// batch gives it. Measured at 768→6144 batch 4096, k 32: the radix select alone took ~1250 of ~7400 perf
+    /// samples of the BatchTopK step (load ≈ 10).
     static func kthLargestPositive(_ p: UnsafePointer<Float>, _ bias: UnsafePointer<Float>, rows B: Int, cols m: Int, k: Int) -> Float {
+        guard k > 0 else { return .infinity }
+        guard let t0 = sampledThreshold(p, bias, rows: B, cols: m, k: k), t0 > 0 else {
+            return radixSelect(p, bias, rows: B, cols: m, k: k)
+        }
+        let workers = min(Parallel.workers(forWork: B * m), max(1, B / 8))
+        let capacity = 4 * k + 1024   // per worker; the expected total is ~1.5·k
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: capacity * workers)
+        defer { buffer.deallocate() }
+        var counts = [Int](repeating: 0, count: workers)
+        counts.withUnsafeMutableBufferPointer { count in
+            Parallel.run(workers) { w in
+                let out = buffer + capacity * w
+                var c = 0
+                let bar = SIMD16<Float>(repeating: t0)
+                let rb = UnsafeRawPointer(bias)
+                rows: for b in Parallel.slice(B, part: w, of: workers) {
+                    let row = p + b * m, rp = UnsafeRawPointer(row)
+                    var j = 0
+                    while j + 16 <= m {
+                        let v = rp.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
+                            + rb.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
+                        let on = v .>= bar
+                        if any(on) {
+                            for q in 0..<16 where on[q] {
+                                guard c < capacity else { c = -1; break rows }
+                                out[c] = v[q]; c += 1
+                            }
+                        }
+                        j += 16
+                    }
+                    while j < m {
+                        let v = row[j] + bias[j]
+                        if v >= t0 {
+                            guard c < capacity else { c = -1; break rows }
+                            out[c] = v; c += 1
+                        }
+                        j += 1
+                    }
+                }
+                count[w] = c
+            }
+        }
+        guard !counts.contains(-1), counts.reduce(0, +) >= k else { return radixSelect(p, bias, rows: B, cols: m, k: k) }
+        // Candidates contiguous, then their k-th largest (all are positive: t₀ > 0).
+        var total = counts[0]
+        for w in 1..<workers {
+            (buffer + total).update(from: buffer + capacity * w, count: counts[w])
+            total += counts[w]
+        }
+        let zero = [Float](repeating: 0, count: 1)
+        return zero.withUnsafeBufferPointer { z in radixSelect(buffer, z.baseAddress!, rows: total, cols: 1, k: k) }
+    }
+
+    /// From up to 64 evenly spaced rows: the value whose rank there is 1.5× the sample's share of k (plus slack);
+    /// nil when the sample has fewer positive values than that.
+    static func sampledThreshold(_ p: UnsafePointer<Float>, _ bias: UnsafePointer<Float>, rows B: Int, cols m: Int, k: Int) -> Float? {
+        let sampleRows = min(B, 64)
+        guard sampleRows > 0 else { return nil }
+        let sample = UnsafeMutablePointer<Float>.allocate(capacity: sampleRows * m)
+        defer { sample.deallocate() }
+        for s in 0..<sampleRows {
+            let row = s * B / sampleRows
+            for j in 0..<m { sample[s * m + j] = p[row * m + j] + bias[j] }
+        }
+        let share = Double(k) * Double(sampleRows) / Double(B)
+        let rank = Int((1.5 * share).rounded(.up)) + 8
+        guard rank <= sampleRows * m else { return nil }
+        let zero = [Float](repeating: 0, count: m)
+        let t = zero.withUnsafeBufferPointer { z in radixSelect(sample, z.baseAddress!, rows: sampleRows, cols: m, k: rank) }
+        return t > 0 ? t : nil
+    }
+
+    /// The k-th largest positive value by a two-pass radix select on the bits of the positive floats (which
+    /// order like their bit patterns), without sorting or copying.
+    static func radixSelect(_ p: UnsafePointer<Float>, _ bias: UnsafePointer<Float>, rows B: Int, cols m: Int, k: Int) -> Float {
         guard k > 0 else { return .infinity }
         let workers = min(Parallel.workers(forWork: B * m), max(1, B / 8))
         let bins = 1 << 16

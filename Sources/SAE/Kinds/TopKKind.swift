@@ -94,16 +94,36 @@ enum TopKSelection {
         // A min-heap of the best k so far in feature/value[0..<count]; its root is the bar a newcomer must beat.
         var count = 0
         var bar: Float = 0
-        for j in 0..<m {
+        var j = 0
+        while j < m && count < k {
             let v = p[j] + b[j]
-            guard v > bar || (count < k && v > 0) else { continue }
-            if count < k {
+            if v > 0 {
                 siftUpAppending(v, Int32(j), feature, value, &count)
                 if count == k { bar = value[0] }
-            } else {
+            }
+            j += 1
+        }
+        // The heap is full: a newcomer must beat its root. 16 lanes compared at a time (most blocks have none), the
+        // lanes that pass taken in feature order against the bar as it rises, as the scalar loop would.
+        let rp = UnsafeRawPointer(p), rb = UnsafeRawPointer(b)
+        while j + 16 <= m {
+            let v = rp.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
+                + rb.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
+            if any(v .> SIMD16<Float>(repeating: bar)) {
+                for q in 0..<16 where v[q] > bar {
+                    siftDownReplacingRoot(v[q], Int32(j + q), feature, value, count)
+                    bar = value[0]
+                }
+            }
+            j += 16
+        }
+        while j < m {
+            let v = p[j] + b[j]
+            if v > bar {
                 siftDownReplacingRoot(v, Int32(j), feature, value, count)
                 bar = value[0]
             }
+            j += 1
         }
         sortByFeature(feature, value, count)
         return count
