@@ -54,7 +54,7 @@ struct DemoCommand: ParsableCommand {
         if quick {
             lines.append("Reduced sizes (--quick). Ctrl-C stops it; report.html and results.json go to \(out)/.")
         } else {
-            lines.append("This takes about 7½ minutes on 2 quiet cores (longer on a busy machine); `nsae demo --quick`")
+            lines.append("This takes about 5 minutes on 2 quiet cores (longer on a busy machine); `nsae demo --quick`")
             lines.append("runs reduced sizes in a fraction of that. Ctrl-C stops it; report.html and results.json go to \(out)/.")
         }
         return lines.joined(separator: "\n") + "\n"
