@@ -121,7 +121,9 @@ public final class KernelServer {
                     if let frames = try? socket.receiveMultipart(dontWait: true) { try? socket.sendMultipart(frames) }
                 }
                 if let reason = parentWatch.parentGone() {
-                    KernelLog.warning("\(reason): shutting down")
+                    // The usual end when a client quits without waiting for its shutdown_reply (jupyter console
+                    // does): not a problem to show on the terminal the kernel shares with it.
+                    KernelLog.info("\(reason): shutting down")
                     state.requestStop()
                     ParentWatch.exitIfStillRunning(after: 5, state: state)
                 }
