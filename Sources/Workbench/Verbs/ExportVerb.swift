@@ -24,15 +24,14 @@ enum ExportVerb {
         guard path.hasSuffix(".py") else { throw call.error(atArgument: 1, "the script is a .py file; `\(path)` is not") }
         let training = object.lastTraining ?? TrainingSettings(batch: 4096, lr: 1e-3, warmup: 0)
         var steps = object.group.stepsTrained
-        switch (call.integer("steps"), call.integer("tokens")) {
-        case (let s?, nil):
+        // The declaration's one-of group has refused steps= together with tokens= before this runs.
+        if let s = call.integer("steps") {
             guard s >= 1 else { throw call.error(atOption: "steps", "steps must be at least 1, found \(s)") }
             steps = s
-        case (nil, let t?):
+        } else if let t = call.integer("tokens") {
             guard t >= 1 else { throw call.error(atOption: "tokens", "tokens must be at least 1, found \(t)") }
             steps = t / training.batch + (t % training.batch == 0 ? 0 : 1)
-        case (.some, .some): throw call.error(atOption: "tokens", "give steps= or tokens=, not both")
-        case (nil, nil):
+        } else {
             guard steps >= 1 else { throw call.error("the group has not been trained yet: give steps=N or tokens=N") }
         }
         let script = try SAELensScript(object: object, training: training, steps: steps, dataset: call.string("dataset"),
