@@ -45,9 +45,9 @@ def _check_fields(cfg: "NSAEConfig | NSAETrainingConfig") -> None:
 
 
 @dataclass
-class NSAEConfig(SAEConfig):
-    """An NSAE for inference. alpha, beta_mode, layer_mean_norm and mse only matter in training; they are kept so a
-    folder records the experiment it came from, as nsae writes it."""
+class _NSAEFields:
+    """The NSAE's own cfg fields, shared by the inference and the training config (listed first in the MRO, so
+    `__post_init__` checks them after SAELens's own checks and `architecture` names the registry entry)."""
 
     alpha: float = 1e-6
     noise_sigma: float = 1.0
@@ -65,6 +65,12 @@ class NSAEConfig(SAEConfig):
     @classmethod
     def architecture(cls) -> str:
         return ARCHITECTURE
+
+
+@dataclass
+class NSAEConfig(_NSAEFields, SAEConfig):
+    """An NSAE for inference. alpha, beta_mode, layer_mean_norm and mse only matter in training; they are kept so a
+    folder records the experiment it came from, as nsae writes it."""
 
 
 def _init_b_enc(sae: SAE) -> None:
@@ -111,26 +117,9 @@ class NSAE(SAE[NSAEConfig]):
 
 
 @dataclass
-class NSAETrainingConfig(TrainingSAEConfig):
+class NSAETrainingConfig(_NSAEFields, TrainingSAEConfig):
     """An NSAE to train. SAELens's default decoder_init_norm (0.1) is kept; nsae initialises its own way, which is
     a choice of starting point, not of model."""
-
-    alpha: float = 1e-6
-    noise_sigma: float = 1.0
-    noise_mode: Literal["train", "always"] = "train"
-    beta_mode: Literal["batch", "layer"] = "batch"
-    layer_mean_norm: float | None = None
-    mse: Literal["sum", "mean"] = "sum"
-    seed: int | None = None
-
-    def __post_init__(self):
-        super().__post_init__()
-        _check_fields(self)
-
-    @override
-    @classmethod
-    def architecture(cls) -> str:
-        return ARCHITECTURE
 
 
 class NSAETrainingSAE(TrainingSAE[NSAETrainingConfig]):
