@@ -83,8 +83,9 @@ public struct GroupTrainer: Sendable {
     /// Runs `steps` more steps. Returns the log rows written by this call (all rows are also in `group.log`).
     /// Cancellation is checked before each step: the parameters and optimizer state stay as after the last full
     /// step, the checkpoint (if any) is written, and `Cancelled` is thrown; calling `train` again continues.
-    /// A non-finite loss or gradient stops with an error naming the step and layer; that layer keeps its last
-    /// good parameters (layers before it in the same step have already taken that step).
+    /// A non-finite loss or gradient stops after the step with an error naming the step and each failed layer: those
+    /// keep their last good parameters and skip the batch, every other layer takes the step, and the step counts
+    /// as trained for the group (so a sweep's groups stay at one step count and `train` can go on).
     @discardableResult
     public func train(_ group: SAEGroup, source: any BatchSource, steps: Int, context: WorkContext) throws -> TrainingLog {
         try train([group], source: source, steps: steps, context: context,
@@ -167,6 +168,9 @@ public struct GroupTrainer: Sendable {
                     throw SAEError("train: layer \(first.layers[i]) batch is \(x.rows)x\(x.cols), expected \(batchSize)x\(first.saes[i].dIn)")
                 }
             }
+            // An SAE whose step is not finite keeps its parameters and skips this batch; every other SAE still
+            // takes the step, so the step counts for every group and a sweep's groups stay at one step count.
+            var failures: [String] = []
             for (g, group) in groups.enumerated() {
                 for (i, sae) in group.saes.enumerated() {
                     let x = batch[i]
@@ -177,13 +181,19 @@ public struct GroupTrainer: Sendable {
                                               noiseStep: UInt64(sae.optimizerSteps))
                         }
                     } catch let e as SAEError {
-                        flushLog()
                         let which = groups.count == 1 ? "" : "sweep group \(g + 1), "
-                        throw SAEError("train: step \(group.stepsTrained + 1), \(which)layer \(group.layers[i]): \(e.message)")
+                        failures.append("\(which)layer \(group.layers[i]): \(e.message)")
+                        continue
                     }
                     windows[g][i].add(terms, workspaces[g][i])
                 }
                 group.stepsTrained += 1
+            }
+            if !failures.isEmpty {
+                flushLog()
+                let others = groups.reduce(0) { $0 + $1.count } - failures.count
+                throw SAEError("train: step \(first.stepsTrained), \(failures.joined(separator: "; "))"
+                               + (others > 0 ? " (the other \(others) SAE\(others == 1 ? "" : "s") took the step, which counts as trained; train again to go on, e.g. at a lower lr=)" : ""))
             }
             // One bar for a sweep: its first group's figures, and the first layer's L0 across the grid.
             var message = WindowStats.progressMessage(windows[0], layers: first.layers)

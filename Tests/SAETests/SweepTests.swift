@@ -123,6 +123,32 @@ final class SweepTests: XCTestCase {
         }
     }
 
+    func testAGroupWhoseStepIsNotFiniteSkipsItAndTheSweepStaysInStep() throws {
+        let trainer = GroupTrainer(optimizer: AdamConfig(lr: 3e-3), batchSize: 32, logEvery: 2)
+        let s = try sweep(.relu, [1e-3, 1e-2, 1e-1])
+        let source = try data()
+        try trainer.train(s, source: source, steps: 2, context: .silent)
+        let before = s.groups.map(parameters)
+        let good = s.groups[1].saes[0].W_dec[0, 0]
+        s.groups[1].saes[0].W_dec[0, 0] = .nan   // group 2, layer 0 diverged
+        XCTAssertThrowsError(try trainer.train(s, source: source, steps: 3, context: .silent)) {
+            let message = "\($0)"
+            XCTAssertTrue(message.contains("step 3, sweep group 2, layer 0: non-finite"), message)
+            XCTAssertTrue(message.contains("the other 5 SAEs took the step"), message)
+        }
+        XCTAssertEqual(s.groups.map(\.stepsTrained), [3, 3, 3], "every group counts the step")
+        XCTAssertEqual(s.groups[1].saes[0].optimizerSteps, 2, "the failed SAE skipped it")
+        let kept = parameters(s.groups[1]), was = before[1]
+        XCTAssertTrue(kept[0] == was[0] && kept[1] == was[1] && kept[3] == was[3] && kept[2].dropFirst() == was[2].dropFirst(),
+                      "the failed SAE keeps its last good parameters (W_dec[0, 0] aside, the NaN put there)")
+        XCTAssertEqual(s.groups[1].saes[1].optimizerSteps, 3, "its group's other layer took it")
+        XCTAssertTrue(parameters(s.groups[0]) != before[0], "group 1 took the step")
+        // Repaired, the sweep trains on (before, a mismatch of step counts between the groups refused it).
+        s.groups[1].saes[0].W_dec[0, 0] = good
+        try trainer.train(s, source: source, steps: 1, context: .silent)
+        XCTAssertEqual(s.groups.map(\.stepsTrained), [4, 4, 4])
+    }
+
     func testSweepCheckpointResumesExactly() throws {
         let folder = TestPaths.temporaryFolder("sweep-ckpt")
         defer { try? FileManager.default.removeItem(atPath: folder) }

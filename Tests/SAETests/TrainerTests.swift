@@ -117,8 +117,14 @@ final class TrainerTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("non-finite") && "\($0)".contains("step 3") && "\($0)".contains("layer 1"), "\($0)")
         }
         XCTAssertEqual(parameters(group)[4...], before[4...], "layer 1 keeps its last good parameters")
+        XCTAssertNotEqual(parameters(group)[..<4], before[..<4], "layer 0 takes the step")
+        XCTAssertEqual(group.saes[0].optimizerSteps, 3)
         XCTAssertEqual(group.saes[1].optimizerSteps, 2)
-        XCTAssertEqual(group.stepsTrained, 2)
+        XCTAssertEqual(group.stepsTrained, 3, "the step counts for the group: its batch was consumed")
+        // Training goes on from there on good data.
+        try trainer.train(group, source: try InMemoryBatchSource(layers: [good, good], shuffle: false), steps: 1, context: .silent)
+        XCTAssertEqual(group.stepsTrained, 4)
+        XCTAssertEqual(group.saes[1].optimizerSteps, 3)
     }
 
     func testShapeMismatchesAreNamed() throws {
