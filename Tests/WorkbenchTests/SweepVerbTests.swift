@@ -105,6 +105,16 @@ final class SweepVerbTests: XCTestCase {
         let eval = try json(session.mustRun("eval s acts tokens=1000"))
         guard case .array(let evalRows)? = eval["rows"] else { return XCTFail("\(eval)") }
         XCTAssertEqual(evalRows.count, 8)
+        // The sweep's store read once for all groups gives each grid point the numbers `eval` of it alone gives.
+        session.mustRun("p = pick s alpha=0.1")
+        let alone = try json(session.mustRun("eval p acts tokens=1000"))
+        guard case .array(let aloneRows)? = alone["rows"] else { return XCTFail("\(alone)") }
+        let sweepRows = evalRows.compactMap { row -> [JSON]? in
+            guard case .array(let cells) = row, cells.first?.doubleValue == 0.1 else { return nil }
+            return Array(cells.dropFirst())
+        }
+        XCTAssertEqual(sweepRows.count, 2)
+        XCTAssertEqual(sweepRows, aloneRows.compactMap { if case .array(let c) = $0 { return c } else { return nil } })
 
         session.mustRun("save s \"\(tmp.path)/saved\"")
         session.mustRun("t = load sae \"\(tmp.path)/saved\"")

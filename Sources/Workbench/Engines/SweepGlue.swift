@@ -105,11 +105,11 @@ extension Engines {
         return Figure(title: "training loss, layer \(layer)", xLabel: "step", yLabel: "loss", logY: true, kind: .line(series: series))
     }
 
-    /// Each group's metrics on the same first `tokens` non-BOS rows (in grid order); sets `lastEval`.
+    /// Each group's metrics on the same first `tokens` non-BOS rows (in grid order), the store read once for all of
+    /// them; sets `lastEval`.
     static func evaluateSweep(_ object: SweepObject, on store: ActivationStore, tokens: Int?, call: Call, argument: Int) throws -> [[LayerMetrics]] {
-        let metrics = try object.sweep.groups.indices.map { g in
-            try evaluate(object.groupObject(g), on: store, tokens: tokens, call: call, argument: argument)
-        }
+        let metrics = try evaluateTogether(object.sweep.groups.indices.map(object.groupObject), on: store, tokens: tokens,
+                                           call: call, argument: argument)
         object.lastEval = metrics
         return metrics
     }
