@@ -81,7 +81,7 @@ public final class ZMQTransport: KernelTransport {
     }
 
     /// Decodes and authenticates frames. A message that cannot be answered (bad signature, no usable header) or
-    /// that replays a recent signed msg_id is logged and dropped (nil); a signed request with unreadable frames is
+    /// that replays a recent signed message (the same signature) is logged and dropped (nil); a signed request with unreadable frames is
     /// returned with its `problem` set, for an error reply (logged when it is answered).
     func decode(_ frames: [[UInt8]], channel: KernelChannel) -> WireMessage? {
         let message: WireMessage
@@ -89,9 +89,11 @@ public final class ZMQTransport: KernelTransport {
             KernelLog.warning("\(channel.rawValue): dropping a message (\(frames.count) frames): \(error)")
             return nil
         }
-        if let replays, let id = message.header["msg_id"]?.stringValue, !replays.admit(msgID: id) {
-            KernelLog.warning("\(channel.rawValue): dropping a replayed signed message (msg_id \(Self.excerpt(id)), "
-                              + "\(message.msgType)): its msg_id was seen among the last \(replays.capacity)")
+        // decodeRequest verified the frame after the delimiter as the signature.
+        if let replays, let delimiter = frames.firstIndex(of: WireMessage.delimiter),
+           !replays.admit(signature: frames[delimiter + 1]) {
+            KernelLog.warning("\(channel.rawValue): dropping a replayed signed message (msg_id \(Self.excerpt(message.msgID)), "
+                              + "\(message.msgType)): its signature was seen among the last \(replays.capacity)")
             return nil
         }
         return message

@@ -98,6 +98,27 @@ def test_shutdown_while_a_command_runs_and_restart(tmp_path):
             km.shutdown_kernel(now=True)
 
 
+def test_the_managers_shutdown_request_is_answered_though_it_reuses_a_client_msg_id():
+    # jupyter_client numbers msg_ids per Session object ({session}_{pid}_{n}); the KernelManager and its client are
+    # two such objects with one session id, so the manager's first shutdown_request has the id of the client's first
+    # request. A kernel that took that for a replay dropped it, and jupyter_client killed it after 5 s.
+    km, kc = start_new_kernel(kernel_name=KERNEL_NAME, startup_timeout=60)
+    try:
+        reply, _ = execute(kc, "kept = 1")
+        assert reply["status"] == "ok", reply
+        process = km.provisioner.process
+        started = time.time()
+        km.shutdown_kernel(now=False)
+        elapsed = time.time() - started
+        assert not km.is_alive()
+        assert elapsed < 3, f"shutdown took {elapsed:.1f} s: the kernel did not act on the shutdown_request"
+        assert process.returncode == 0, f"the kernel was killed (exit status {process.returncode})"
+    finally:
+        kc.stop_channels()
+        if km.is_alive():
+            km.shutdown_kernel(now=True)
+
+
 def process_gone(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
