@@ -13,6 +13,7 @@ import subprocess
 import pytest
 
 from conftest import nsae_binary, run_quick_demo, table
+from demo_checks import check_part_two
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "data"
@@ -153,7 +154,7 @@ def test_readme_main_command_as_written():
     check_demo_results(results)
     if pathlib.Path("/usr/share/doc/python3.11/html/_sources/library").is_dir():
         assert results["settings"]["gpt2"] is True, "part 2 runs where its corpus is installed"
-        assert any(s["code"].startswith("splice mlp_norm") for s in results["statements"])
+        check_part_two(results, REPO / "nsae-demo")
 
 
 def test_readme_test_command_is_what_ci_runs():
