@@ -7,7 +7,7 @@ let suites: [(name: String, run: (BenchOptions) throws -> Void)] = [
     ("matmul", runMatmulBench),
     ("language", runLanguageBench),
     ("sae", runSAEBench), ("sae-density", runSAEDensityBench), ("sae-sweep", runSweepBench),
-    ("harvest", runHarvestBench), ("topk", runTopKBench),
+    ("harvest", runHarvestBench), ("topk", runTopKBench), ("scan", runScanBench),
     ("tokenizer", runTokenizerBench), ("gpt2", runGPT2Bench),
     // Each module's benchmark registers here: ("tokenizer", …), ("gpt2", …), ("harvest", …), ("sae", …),
     // ("topk", …), ("kernel", …).

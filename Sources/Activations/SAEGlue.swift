@@ -36,9 +36,19 @@ extension TopActivations {
         guard sae.dIn == store.hooks[hook].d else {
             throw ActivationsError("top-k: the SAE takes \(sae.dIn) inputs but store hook \(store.hooks[hook].name) has d = \(store.hooks[hook].d)")
         }
-        let encode = codesOnlyEncoder(for: sae) ?? { try sae.encode($0) }
-        return try scan(store: store, hook: hook, features: features, options: options, context: context,
-                        rankBy: sae.preActivationEncoder(), encode: encode)
+        if let features, features.contains(where: { $0 < 0 || $0 >= sae.dSAE }) {
+            throw ActivationsError("top-k: features \(features.filter { $0 < 0 || $0 >= sae.dSAE }) outside 0..<\(sae.dSAE)")
+        }
+        // With noise in evaluation only the SAE's own seeded encoder gives its numbers.
+        guard let encoder = try ScanEncoder(sae: sae, features: features) else {
+            return try scan(store: store, hook: hook, features: features, options: options, context: context,
+                            rankBy: nil, encode: { try sae.encode($0) })
+        }
+        let columns = encoder.columns.count == sae.dSAE ? nil : encoder.columns
+        return try scan(store: store, hook: hook, features: features, options: options, context: context) { x, rows, consume in
+            let (codes, keys) = encoder.encode(x, rows: rows)
+            try consume(EncodedChunk(codes: codes, keys: keys, columns: columns, width: encoder.columns.count))
+        }
     }
 
     /// The SAE's codes without its reconstruction (the architecture's own activation, one GEMM; see

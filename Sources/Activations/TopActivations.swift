@@ -61,37 +61,71 @@ public enum TopActivations {
                             options: Options = Options(), context: WorkContext = .silent,
                             rankBy: ((Matrix) throws -> Matrix)? = nil,
                             encode: (Matrix) throws -> Matrix) throws -> [FeatureActivationSummary] {
+        try scan(store: store, hook: hook, features: selected, options: options, context: context) { x, rows, consume in
+            let input = Matrix(rows: rows, cols: store.hooks[hook].d, data: Array(UnsafeBufferPointer(start: x, count: rows * store.hooks[hook].d)))
+            let codes = try encode(input)
+            guard codes.rows == rows else {
+                throw ActivationsError("top-k: encoder returned \(codes.rows) rows for \(rows) inputs")
+            }
+            let keys = try rankBy?(input)
+            if let keys, keys.rows != codes.rows || keys.cols != codes.cols {
+                throw ActivationsError("top-k: the ranking encoder returned \(keys.rows)x\(keys.cols) for codes \(codes.rows)x\(codes.cols)")
+            }
+            try codes.data.withUnsafeBufferPointer { c in
+                try (keys?.data ?? []).withUnsafeBufferPointer { k in
+                    try consume(EncodedChunk(codes: c.baseAddress!, keys: keys == nil ? nil : k.baseAddress!, columns: nil, width: codes.cols))
+                }
+            }
+        }
+    }
+
+    /// One chunk's codes [rows, width] (and ranking keys of the same shape), valid while the consumer runs;
+    /// `columns` gives the feature of each code column when the encoder computed only some features (nil: column j
+    /// is feature j).
+    struct EncodedChunk {
+        var codes: UnsafePointer<Float>
+        var keys: UnsafePointer<Float>?
+        var columns: [Int]?
+        var width: Int
+    }
+
+    /// The scan over the store: each chunk read into one buffer kept for the whole scan, encoded by `encode`
+    /// (x [rows, d], rows, the consumer to hand the chunk's codes to), summarized.
+    static func scan(store: ActivationStore, hook: Int, features selected: [Int]?, options: Options, context: WorkContext,
+                     encode: (UnsafePointer<Float>, Int, (EncodedChunk) throws -> Void) throws -> Void) throws
+        -> [FeatureActivationSummary] {
         guard store.hooks.indices.contains(hook) else {
             throw ActivationsError("top-k: hook index \(hook) outside 0..<\(store.layerCount)")
         }
         guard options.k >= 1 else { throw ActivationsError("top-k: k must be at least 1, got \(options.k)") }
         let total = min(store.tokenCount, options.maxTokens ?? store.tokenCount)
+        let chunkRows = max(1, min(options.chunkRows, max(total, 1)))
+        let d = store.hooks[hook].d
+        var input = [Float](repeating: 0, count: chunkRows * d)
         var state: ScanState? = nil
         var start = 0
         while start < total {
             try context.checkCancelled()
-            let range = start..<min(total, start + max(1, options.chunkRows))
-            let x = try store.matrix(hook: hook, rows: range)
+            let range = start..<min(total, start + chunkRows)
+            try input.withUnsafeMutableBufferPointer { try store.readRows(hook: hook, rows: range, into: $0.baseAddress!) }
             let bos = try store.bosMask(range)
-            let codes = try encode(x)
-            guard codes.rows == range.count else {
-                throw ActivationsError("top-k: encoder returned \(codes.rows) rows for \(range.count) inputs")
-            }
-            if state == nil {
-                let features = selected ?? Array(0..<codes.cols)
-                guard features.allSatisfy({ $0 >= 0 && $0 < codes.cols }) else {
-                    throw ActivationsError("top-k: features \(features.filter { $0 < 0 || $0 >= codes.cols }) outside 0..<\(codes.cols)")
+            try input.withUnsafeBufferPointer { x in try encode(x.baseAddress!, range.count) { chunk in
+                if state == nil {
+                    let width = chunk.columns?.count ?? chunk.width
+                    let all = chunk.columns ?? Array(0..<width)
+                    let features = selected ?? all
+                    let known = Set(all)
+                    guard features.allSatisfy({ $0 >= 0 && known.contains($0) }) else {
+                        throw ActivationsError("top-k: features \(features.filter { $0 < 0 || !known.contains($0) }) outside 0..<\(width)")
+                    }
+                    state = ScanState(features: features, columns: all, options: options)
                 }
-                state = ScanState(features: features, width: codes.cols, options: options)
-            }
-            guard codes.cols == state!.width else {
-                throw ActivationsError("top-k: encoder width changed from \(state!.width) to \(codes.cols)")
-            }
-            let keys = try rankBy?(x)
-            if let keys, keys.rows != codes.rows || keys.cols != codes.cols {
-                throw ActivationsError("top-k: the ranking encoder returned \(keys.rows)x\(keys.cols) for codes \(codes.rows)x\(codes.cols)")
-            }
-            state!.add(codes: codes, keys: keys, firstToken: range.lowerBound, skip: options.includeBOS ? nil : bos)
+                guard chunk.width == state!.width else {
+                    throw ActivationsError("top-k: encoder width changed from \(state!.width) to \(chunk.width)")
+                }
+                state!.add(codes: chunk.codes, keys: chunk.keys, rows: range.count, firstToken: range.lowerBound,
+                           skip: options.includeBOS ? nil : bos)
+            } }
             start = range.upperBound
             context.report(ProgressUpdate(task: "top-k", done: start, total: total, unit: "tokens"))
         }
@@ -101,87 +135,171 @@ public enum TopActivations {
 }
 
 /// Per-feature accumulators of one scan.
-private struct ScanState {
+struct ScanState {
     let features: [Int]
     let width: Int
     let options: TopActivations.Options
     var top: [RankedHeap]
     var bottom: [TopKHeap]          // keyed by −activation, so the heap keeps the smallest positive ones
     var reservoirs: [[FeatureHit]]
-    var activeCount: [Int]
-    var activeSum: [Double]
-    var histograms: [[Int32]]
+    /// Counts, sums, histograms and the heaps' entry thresholds per slot, touched on every active entry.
+    let tallies: FeatureTallies
     var tokensScanned = 0
     var rng: RNG
-    /// features[i] for each code column, or -1 when that column is not tracked.
-    var slot: [Int]
+    /// Whether code column i is features[i] for every i (the all-features scan, or an encoder of just those).
+    let identity: Bool
+    /// Otherwise the tracked (column, slot) pairs.
+    let tracked: [(column: Int, slot: Int)]
+    var hasKeys = false
 
-    init(features: [Int], width: Int, options: TopActivations.Options) {
+    /// `columns[c]` is the feature of code column c.
+    init(features: [Int], columns: [Int], options: TopActivations.Options) {
         self.features = features
-        self.width = width
+        self.width = columns.count
         self.options = options
         top = features.map { _ in RankedHeap(capacity: options.k) }
         bottom = features.map { _ in TopKHeap(capacity: options.bottomK) }
         reservoirs = features.map { _ in [] }
-        activeCount = Array(repeating: 0, count: features.count)
-        activeSum = Array(repeating: 0, count: features.count)
-        histograms = features.map { _ in Array(repeating: 0, count: FeatureActivationSummary.histogramBins) }
+        tallies = FeatureTallies(slots: features.count)
+        // A heap of capacity 0 has no threshold: +∞ offers it nothing.
+        for i in features.indices {
+            tallies.topThreshold[i] = top[i].threshold
+            tallies.bottomThreshold[i] = options.bottomK > 0 ? bottom[i].threshold : .infinity
+        }
         rng = RNG(seed: options.seed)
-        slot = Array(repeating: -1, count: width)
-        for (i, f) in features.enumerated() { slot[f] = i }
+        identity = features == columns
+        var columnOf: [Int: Int] = [:]
+        for (c, f) in columns.enumerated() where columnOf[f] == nil { columnOf[f] = c }
+        tracked = features.enumerated().map { (column: columnOf[$1]!, slot: $0) }
     }
 
-    mutating func add(codes: Matrix, keys: Matrix?, firstToken: Int, skip: [Bool]?) {
-        let all = features.count == width
+    mutating func add(codes: UnsafePointer<Float>, keys: UnsafePointer<Float>?, rows: Int, firstToken: Int, skip: [Bool]?) {
         let ranked = keys != nil
-        let keyData = keys?.data ?? []
-        codes.data.withUnsafeBufferPointer { p in
-            keyData.withUnsafeBufferPointer { k in
-                for r in 0..<codes.rows {
-                    if let skip, skip[r] { continue }
-                    tokensScanned += 1
-                    let token = firstToken + r
-                    let row = p.baseAddress! + r * width
-                    let keyRow = ranked ? k.baseAddress! + r * width : row
-                    if all {
-                        for j in 0..<width where row[j] > 0 { record(slot: j, value: row[j], key: keyRow[j], token: token) }
-                    } else {
-                        for (i, f) in features.enumerated() where row[f] > 0 { record(slot: i, value: row[f], key: keyRow[f], token: token) }
+        for r in 0..<rows {
+            if let skip, skip[r] { continue }
+            tokensScanned += 1
+            let token = firstToken + r
+            let row = codes + r * width
+            let keyRow = keys.map { $0 + r * width } ?? row
+            if identity {
+                // Most codes are 0: test 16 at a time, record the positive ones in column order.
+                var j = 0
+                let raw = UnsafeRawPointer(row)
+                while j + 16 <= width {
+                    let v = raw.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
+                    if any(v .> 0) {
+                        for q in 0..<16 where v[q] > 0 { record(slot: j + q, value: v[q], key: keyRow[j + q], token: token) }
                     }
+                    j += 16
                 }
+                while j < width {
+                    if row[j] > 0 { record(slot: j, value: row[j], key: keyRow[j], token: token) }
+                    j += 1
+                }
+            } else {
+                for (c, i) in tracked where row[c] > 0 { record(slot: i, value: row[c], key: keyRow[c], token: token) }
             }
         }
         hasKeys = hasKeys || ranked
     }
-    var hasKeys = false
 
     @inline(__always) mutating func record(slot i: Int, value v: Float, key: Float, token: Int) {
-        activeCount[i] += 1
-        activeSum[i] += Double(v)
-        histograms[i][FeatureActivationSummary.bin(v)] += 1
-        if key > top[i].threshold { top[i].offer(key: key, activation: v, token: token) }
-        if -v > bottom[i].threshold { bottom[i].offer(value: -v, index: token) }
-        if options.randomK > 0 {
-            if reservoirs[i].count < options.randomK {
+        let t = tallies
+        t.activeCount[i] += 1
+        t.activeSum[i] += Double(v)
+        t.histograms[i * FeatureActivationSummary.histogramBins + HistogramBins.bin(v)] += 1
+        if key > t.topThreshold[i] {
+            top[i].offer(key: key, activation: v, token: token)
+            t.topThreshold[i] = top[i].threshold
+        }
+        if -v > t.bottomThreshold[i] {
+            bottom[i].offer(value: -v, index: token)
+            t.bottomThreshold[i] = bottom[i].threshold
+        }
+        let randomK = options.randomK
+        if randomK > 0 {
+            if t.activeCount[i] <= randomK {
                 reservoirs[i].append(FeatureHit(activation: v, token: token))
             } else {
-                let j = rng.int(below: activeCount[i])
-                if j < options.randomK { reservoirs[i][j] = FeatureHit(activation: v, token: token) }
+                let j = rng.int(below: t.activeCount[i])
+                if j < randomK { reservoirs[i][j] = FeatureHit(activation: v, token: token) }
             }
         }
     }
 
     func summaries() -> [FeatureActivationSummary] {
-        features.indices.map { i in
+        let bins = FeatureActivationSummary.histogramBins
+        let t = tallies
+        return features.indices.map { i in
             FeatureActivationSummary(
                 feature: features[i],
                 top: top[i].sortedDescending().map { FeatureHit(activation: $0.activation, token: $0.token, preActivation: hasKeys ? $0.key : nil) },
                 bottom: bottom[i].sortedDescending().map { FeatureHit(activation: -$0.value, token: $0.index) },
                 random: reservoirs[i].sorted { $0.token < $1.token },
-                tokensScanned: tokensScanned, activeCount: activeCount[i],
-                meanActive: activeCount[i] > 0 ? activeSum[i] / Double(activeCount[i]) : 0,
-                histogram: histograms[i].map { Int($0) })
+                tokensScanned: tokensScanned, activeCount: t.activeCount[i],
+                meanActive: t.activeCount[i] > 0 ? t.activeSum[i] / Double(t.activeCount[i]) : 0,
+                histogram: (0..<bins).map { Int(t.histograms[i * bins + $0]) })
         }
+    }
+}
+
+/// The per-slot numbers a scan updates on every active entry, in plain buffers (no copy-on-write check or bounds
+/// check per update; the heaps are touched only when an entry passes their cached threshold).
+final class FeatureTallies {
+    let activeCount: UnsafeMutablePointer<Int>
+    let activeSum: UnsafeMutablePointer<Double>
+    /// slots × histogramBins counts, slot-major.
+    let histograms: UnsafeMutablePointer<Int32>
+    let topThreshold: UnsafeMutablePointer<Float>
+    let bottomThreshold: UnsafeMutablePointer<Float>
+    private let slots: Int
+
+    init(slots: Int) {
+        self.slots = slots
+        let n = max(slots, 1), bins = FeatureActivationSummary.histogramBins
+        activeCount = .allocate(capacity: n); activeCount.initialize(repeating: 0, count: n)
+        activeSum = .allocate(capacity: n); activeSum.initialize(repeating: 0, count: n)
+        histograms = .allocate(capacity: n * bins); histograms.initialize(repeating: 0, count: n * bins)
+        topThreshold = .allocate(capacity: n); topThreshold.initialize(repeating: -.infinity, count: n)
+        bottomThreshold = .allocate(capacity: n); bottomThreshold.initialize(repeating: -.infinity, count: n)
+    }
+    deinit {
+        activeCount.deallocate(); activeSum.deallocate(); histograms.deallocate()
+        topThreshold.deallocate(); bottomThreshold.deallocate()
+    }
+}
+
+/// `FeatureActivationSummary.bin` without a log10 per value: the smallest Float of each bin, found once by bisection
+/// over the positive Floats' bit patterns (ordered as their values) with `bin` itself, so both give the same bin for
+/// every Float (`bin` is monotone: log10 is).
+enum HistogramBins {
+    static let lowerEdges: [Float] = edges()
+    /// The same edges in a buffer that lives for the whole process (read on every active entry).
+    nonisolated(unsafe) static let edgeBuffer: UnsafePointer<Float> = {
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: lowerEdges.count)
+        p.initialize(from: lowerEdges, count: lowerEdges.count)
+        return UnsafePointer(p)
+    }()
+
+    private static func edges() -> [Float] { (1..<FeatureActivationSummary.histogramBins).map { i in
+        var lo: UInt32 = 1, hi = Float.greatestFiniteMagnitude.bitPattern   // bin(lo) < i ≤ bin(hi)
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2
+            if FeatureActivationSummary.bin(Float(bitPattern: mid)) >= i { hi = mid } else { lo = mid }
+        }
+        return Float(bitPattern: hi)
+    } }
+
+    /// The bin of a positive value v (as `FeatureActivationSummary.bin(v)`).
+    @inline(__always) static func bin(_ v: Float) -> Int {
+        guard v.isFinite else { return FeatureActivationSummary.bin(v) }
+        let edges = edgeBuffer
+        var lo = 0, hi = FeatureActivationSummary.histogramBins - 1      // answer = number of edges ≤ v
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if edges[mid] <= v { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
     }
 }
 

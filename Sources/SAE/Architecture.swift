@@ -169,6 +169,9 @@ protocol SAEKind: Sendable {
     /// Whether the code saturates (NSAE's tanh reaches 1.0 in float32 near pre-activation 9), so that top
     /// activations tie and are ranked by the pre-activation instead (`SAE.preActivationEncoder`).
     static var codeSaturates: Bool { get }
+    /// Whether feature j's evaluation-time code depends only on its own pre-activation and parameters, so a scan of
+    /// some features may encode just those (ScanEncoder.swift, where the kinds that do say so).
+    static var codesArePerFeature: Bool { get }
     /// Whether the step may take the dense path (DenseStep.swift) when a batch's codes are dense: the L1 kinds,
     /// whose density is not fixed. Such a kind has no auxiliary entries and its `finishStep` needs no
     /// per-feature lists.
@@ -214,6 +217,7 @@ extension SAEKind {
     static var resampledSelectivity: Float { 0 }
     static func saelensTraining(_ config: SAEConfig) throws -> SAELensTraining? { nil }
     static var codeSaturates: Bool { false }
+    static var codesArePerFeature: Bool { false }
     static var hasDenseStep: Bool { false }
     static func applyDefaults(_ config: inout SAEConfig) {}
     static func set(_ option: String, _ value: SAEOptionSetting, in config: inout SAEConfig) throws {

@@ -51,19 +51,28 @@ public final class MetricsAccumulator {
 
     public func add(_ x: Matrix) throws {
         try sae.checkInput(x, "eval layer \(layer)")
-        let B = x.rows, n = x.cols
+        x.data.withUnsafeBufferPointer { add($0.baseAddress!, rows: x.rows) }
+    }
+
+    /// Rows x [rows, d_in] (checked by the caller).
+    func add(_ x: UnsafePointer<Float>, rows B: Int) {
+        let n = sae.dIn
         guard B > 0 else { return }
         let noise = sae.config.noiseInEvaluation
-        workspace.forward(sae, x: x, noiseSeed: noise ? sae.config.seed &+ 0xE7A1 : nil, step: batches,
+        // The decode (row axpys or one c · W_dec GEMM) is chosen as the training step's, by DenseStep.crossoverDensity:
+        // decode-only, the two measured even at 10% (`Benchmarks scan --case=eval-`), so no separate crossover.
+        workspace.forward(sae, x: x, rows: B, noiseSeed: noise ? sae.config.seed &+ 0xE7A1 : nil, step: batches,
                           denseCodes: false, needGradients: false)
         batches += 1
         let ws = workspace
-        x.data.withUnsafeBufferPointer { px in
+        let recon = UnsafePointer(ws.recon.base)
+        sumX.withUnsafeMutableBufferPointer { sx in
+            let sumXP = sx.baseAddress!
             for b in 0..<B {
-                let xr = px.baseAddress! + b * n, rr = ws.recon.base + b * n
+                let xr = x + b * n, rr = recon + b * n
                 var nx = 0.0, nr = 0.0
                 for i in 0..<n {
-                    let v = Double(xr[i]); nx += v * v; sumX[i] += v
+                    let v = Double(xr[i]); nx += v * v; sumXP[i] += v
                     nr += Double(rr[i]) * Double(rr[i])
                 }
                 sumSqX += nx
@@ -72,7 +81,10 @@ public final class MetricsAccumulator {
                 sumSqErr += ws.rowSquaredError.base[b]
             }
         }
-        for e in 0..<ws.nnz { fires[Int(ws.entryFeature.base[e])] += 1 }
+        let feature = ws.entryFeature.base
+        fires.withUnsafeMutableBufferPointer { f in
+            for e in 0..<ws.nnz { f[Int(feature[e])] += 1 }
+        }
         sumL0 += Double(ws.nnz)
         sumL1 += Kernels.sumDouble(ws.entryValue.base, count: ws.nnz)
         tokens += B
@@ -102,11 +114,14 @@ public enum Evaluator {
     /// Metrics of one SAE on a matrix of activations.
     public static func evaluate(_ sae: SAE, on x: Matrix, layer: Int? = nil, batchSize: Int = 4096) throws -> LayerMetrics {
         let acc = MetricsAccumulator(sae: sae, layer: layer ?? sae.config.hookLayer ?? 0)
-        var start = 0
-        while start < x.rows {
-            let end = min(x.rows, start + batchSize)
-            try acc.add(x.rows(start..<end))
-            start = end
+        try sae.checkInput(x, "eval layer \(acc.layer)")
+        x.data.withUnsafeBufferPointer { p in
+            var start = 0
+            while start < x.rows {
+                let end = min(x.rows, start + max(1, batchSize))
+                acc.add(p.baseAddress! + start * x.cols, rows: end - start)
+                start = end
+            }
         }
         let m = try acc.result()
         sae.featureDensity = m.density.map { Float($0) }

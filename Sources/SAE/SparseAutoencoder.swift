@@ -248,12 +248,7 @@ public final class SAE: SparseAutoencoder, @unchecked Sendable {
     /// draws noise, whose numbers only the seeded `encode` gives.
     public func codesOnlyEncoder() -> ((Matrix) throws -> Matrix)? {
         guard !config.noiseInEvaluation else { return nil }
-        return { x in try self.codes(x) }
-    }
-
-    private func codes(_ x: Matrix) throws -> Matrix {
-        try checkInput(x, "encode")
-        return codes(config.architecture.kind, x)
+        return { x in try ScanEncoder(sae: self)!.encode(x).codes }
     }
 
     /// For kinds whose code saturates (NSAE): the pre-activation where the feature fires, ReLU(W_encᵀ(x − b_dec) +
@@ -261,57 +256,7 @@ public final class SAE: SparseAutoencoder, @unchecked Sendable {
     /// kinds (their code is the ranking), and when evaluation draws noise (as `codesOnlyEncoder`).
     public func preActivationEncoder() -> ((Matrix) throws -> Matrix)? {
         guard config.architecture.kind.codeSaturates, !config.noiseInEvaluation else { return nil }
-        return { x in
-            try self.checkInput(x, "encode")
-            return self.codes(self.config.architecture.kind, x, activate: false)
-        }
-    }
-
-    private func codes<K: SAEKind>(_ kind: K.Type, _ x: Matrix, activate: Bool = true) -> Matrix {
-        let n = dIn, m = dSAE, B = x.rows
-        var out = Matrix(rows: B, cols: m)
-        guard B > 0 else { return out }
-        var centred = x
-        let normalization = config.normalization
-        centred.data.withUnsafeMutableBufferPointer { p in
-            for r in 0..<B {
-                let row = p.baseAddress! + r * n
-                if normalization.transformsRows {
-                    let (shift, scale) = InputNormalizer.rowParameters(normalization, row, n, norm: Vec.dot(row, row, n).squareRoot())
-                    for i in 0..<n { row[i] = (row[i] - shift) * scale }
-                }
-                for i in 0..<n { row[i] -= b_dec[i] }
-            }
-        }
-        let feature = UnsafeMutablePointer<Int32>.allocate(capacity: m), value = UnsafeMutablePointer<Float>.allocate(capacity: m)
-        defer { feature.deallocate(); value.deallocate() }
-        let extra = K.featureValues(self, training: false) ?? []
-        centred.data.withUnsafeBufferPointer { pc in
-            encoderRows.data.withUnsafeBufferPointer { we in
-                out.data.withUnsafeMutableBufferPointer { po in
-                    BLAS.sgemm(transA: false, transB: true, m: B, n: m, k: n, a: pc.baseAddress!, lda: n, b: we.baseAddress!,
-                               ldb: n, beta: 0, c: po.baseAddress!, ldc: m)
-                    b_enc.withUnsafeBufferPointer { benc in
-                        extra.withUnsafeBufferPointer { ep in
-                            GaussianNoise.upperEdge.withUnsafeBufferPointer { edge in
-                                let context = ActivationContext(bEnc: benc.baseAddress!, m: m, config: config, sigma: nil,
-                                                                noiseEdge: edge.baseAddress!, extra: ep.baseAddress,
-                                                                batchValue: nil, training: false)
-                                var rng = NoiseStream(seed: 0)
-                                for b in 0..<B where activate {
-                                    _ = K.activateRow(po.baseAddress! + b * m, context, &rng, feature, value, dense: true)
-                                }
-                                for b in 0..<B where !activate {
-                                    let row = po.baseAddress! + b * m
-                                    for j in 0..<m { row[j] = max(0, row[j] + benc[j]) }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return out
+        return { x in try ScanEncoder(sae: self)!.encode(x).keys! }
     }
 
     // MARK: training math
