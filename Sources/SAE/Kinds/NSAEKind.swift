@@ -77,8 +77,19 @@ enum NSAEKind: SAEKind {
         return found
     }
 
+    @inline(__always)
+    static func activateRowDense(_ p: UnsafeMutablePointer<Float>, _ context: ActivationContext, _ rng: inout NoiseStream) {
+        if let sigma = context.sigma {
+            ActivationRows.positiveWithNoiseDense(p, context.bEnc, context.m, sigma, context.noiseEdge, &rng)
+        } else {
+            ActivationRows.positiveDense(p, context.bEnc, context.m)
+        }
+        for j in 0..<context.m where p[j] > 0 { p[j] = Foundation.tanhf(p[j]) }
+    }
+
     /// d tanh(u)/du = 1 − tanh(u)².
     @inline(__always) static func slope(ofCode c: Float) -> Float { 1 - c * c }
+    @inline(__always) static func slope(ofCodes c: SIMD16<Float>) -> SIMD16<Float> { 1 - c * c }
 
     static func saelensFields(_ config: SAEConfig) -> [String: Any] {
         var cfg: [String: Any] = ["noise_sigma": Double(config.sigma), "noise_mode": config.noise.rawValue,
