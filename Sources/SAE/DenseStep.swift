@@ -27,15 +27,17 @@ public enum StepPath: Sendable, Equatable {
 enum DenseStep {
     /// The density nnz/(B·m) from which the dense path is taken, for the kinds that have one.
     ///
-    /// Re-measured after the sparse path's blocked weight gradients and 4-row dots (2026-12-02, this machine kind:
-    /// 2 cores, OpenBLAS 2 threads, release build, `swift run -c release Benchmarks sae-density --quick`, each
-    /// case one train call alternating the forced paths, best step; load average 7–9 from other agents),
-    /// 768→6144 batch 4096, one step in ms, sparse / dense, two runs:
-    ///   L0 10%: relu 3502 / 4917, 2538 / 3354    nsae 1606 / 2289, 2186 / 3361   (sparse/dense 0.65–0.76)
-    ///   L0 25%: relu 5920 / 3804, 5553 / 3506    nsae 3459 / 2399, 3762 / 2484   (sparse/dense 1.44–1.58)
-    /// and at 1–5% sparse is 2.1–3.6× faster, at 50% dense 2.5–2.6× faster. Interpolating the ratio between 10%
-    /// and 25% (linearly or in its log) puts the crossing at 14–18% for both kinds; 15% is taken. (Before those
-    /// changes it was 12%: sparse/dense 0.90–0.95 at 10% and 1.77–1.90 at 25%.)
+    /// Re-measured after the dense path lost its entry lists (codes written dense by the activation, 2026-12-02,
+    /// this machine kind: 2 cores, OpenBLAS 2 threads, release build, `Benchmarks sae-density --quick`, each case
+    /// one train call alternating the forced paths, best step; load average 2.4–3.8 from other agents), batch
+    /// 4096, one step in ms, sparse / dense, two runs at 768→6144:
+    ///   L0 10%: relu 1672 / 2328, 1364 / 2181    nsae 1870 / 2372, 1900 / 2444   (sparse/dense 0.63–0.79)
+    ///   L0 25%: relu 3629 / 2200, 3739 / 2265    nsae 4740 / 2579, 4121 / 2566   (sparse/dense 1.61–1.84)
+    /// Interpolating the log of the ratio puts the crossing at 16–17% (relu) and 14–15% (nsae): 15% stays. At
+    /// 768→24576 (one run, load 3.4–5.2) the crossing is earlier, 11–12% (10%: relu 11896 / 14067, nsae 8669 /
+    /// 9183; 25%: 22157 / 8802, 22969 / 10155), as W_dec (75 MB) no longer fits the 32 MB L3 and the sparse
+    /// decode gathers its rows from memory; one threshold for both sizes costs at most ~15% between 11 and 15%
+    /// there. (Before the dense path's change: 15%, from 0.65–0.76 at 10% and 1.44–1.58 at 25%; before that 12%.)
     static let crossoverDensity = 0.15
 
     /// Whether a training forward of kind K writes its codes dense (and lists no entries), from the density of
