@@ -10,13 +10,15 @@ import Tensor
 /// dense, sparse, dense…), each step timed on its own; a path's figure is its best step, the automatic figure the
 /// chosen path's. The dense numpy peer (and the PyTorch peer without --quick) run in the same invocation, after the
 /// cases of each size, through Benchmarks/peer_run.py; the table gives each case's ratio to them and the load
-/// average. Run alone with `swift run -c release Benchmarks sae-density`.
+/// average. Run alone with `swift run -c release Benchmarks sae-density`; `--dsae=24576` for one size only.
 func runSAEDensityBench(_ options: BenchOptions) throws {
     BLAS.setThreads(2)
     let dIn = 768, batch = 4096
     var rng = RNG(seed: 11)
     let x = rng.normalMatrix(batch, dIn)
-    let sizes = options.quick ? [6144] : [6144, 24576]
+    // `--dsae=N[,N…]` picks the dictionary sizes (e.g. `--quick --dsae=24576`).
+    let sizeArgument = CommandLine.arguments.first { $0.hasPrefix("--dsae=") }.map { $0.dropFirst("--dsae=".count) }
+    let sizes = sizeArgument.map { $0.split(separator: ",").compactMap { Int($0) } } ?? (options.quick ? [6144] : [6144, 24576])
     // Φ⁻¹(1 − p) for the target fractions p.
     let targets: [(fraction: Double, quantile: Float)] = [(0.01, 2.3263), (0.05, 1.6449), (0.10, 1.2816),
                                                           (0.25, 0.6745), (0.50, 0)]

@@ -189,6 +189,11 @@ protocol SAEKind: Sendable {
                             _ feature: UnsafeMutablePointer<Int32>, _ value: UnsafeMutablePointer<Float>, dense: Bool) -> Int
     /// dc/dpre at an active entry, from its code c.
     static func slope(ofCode c: Float) -> Float
+    /// `slope(ofCode:)` lane by lane (the dense step's dL/dpre pass); must give the scalar's numbers.
+    static func slope(ofCodes c: SIMD16<Float>) -> SIMD16<Float>
+    /// For the kinds with a dense step: writes one row's codes over `p` (its pre-activation without b_enc), zeros
+    /// where inactive, with the numbers and noise draws of `activateRow` and without building its entry list.
+    static func activateRowDense(_ p: UnsafeMutablePointer<Float>, _ context: ActivationContext, _ rng: inout NoiseStream)
     /// After the decode (dx known): adds the kind's own loss terms and gradients (AuxK, JumpReLU's θ and L0).
     static func finishStep(_ ws: StepWorkspace, _ sae: SAE, needGradients: Bool)
     /// After a training step's update: the kind's own state (a clamp, BatchTopK's threshold estimate).
@@ -236,6 +241,14 @@ extension SAEKind {
     static func sparsityWeight(_ config: SAEConfig, meanInputNorm: Double) -> Double { 0 }
     static func prepareBatch(_ pre: UnsafePointer<Float>, rows: Int, context: ActivationContext) -> Float? { nil }
     @inline(__always) static func slope(ofCode c: Float) -> Float { 1 }
+    @inline(__always) static func slope(ofCodes c: SIMD16<Float>) -> SIMD16<Float> {
+        var s = SIMD16<Float>()
+        for q in 0..<16 { s[q] = slope(ofCode: c[q]) }
+        return s
+    }
+    static func activateRowDense(_ p: UnsafeMutablePointer<Float>, _ context: ActivationContext, _ rng: inout NoiseStream) {
+        preconditionFailure("\(name) has no dense step (hasDenseStep is false)")
+    }
     static func finishStep(_ ws: StepWorkspace, _ sae: SAE, needGradients: Bool) {}
     static func afterStep(_ ws: StepWorkspace, _ sae: SAE) {}
     static func featureValues(_ sae: SAE, training: Bool) -> [Float]? { sae.extraParameters.first }

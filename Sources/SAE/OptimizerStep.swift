@@ -22,8 +22,9 @@ extension SAE {
         return ws.terms
     }
 
-    /// p ← Adam(p, g) for every parameter, with g read row by row from the workspace's gradient rows.
-    /// A unit-norm decoder: each row's gradient loses its component along the row, and the row is renormalized after.
+    /// p ← Adam(p, g) for every parameter, with g read row by row from the workspace's gradient rows (in place: a
+    /// unit-norm decoder's rows lose their component along the row there, and the row is renormalized after; the
+    /// gradient rows are scratch that only this update reads).
     func applyAdam(_ ws: StepWorkspace, _ optimizer: AdamConfig) {
         let state = optimizerState ?? AdamState(dIn: dIn, dSAE: dSAE, extraCount: extraParameters.count)
         optimizerState = state
@@ -31,8 +32,7 @@ extension SAE {
         let n = dIn, m = dSAE
         let unitNorm = config.architecture.decoderConstraint == .unitNorm
         let workers = Parallel.workers(forWork: (ws.nnz + dSAE) * dIn * 4)
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * n * workers)
-        defer { scratch.deallocate() }
+        let gradDec = ws.gradDec.base, gradEnc = ws.gradEnc.base
         W_dec.data.withUnsafeMutableBufferPointer { wdBuf in
             encoderRows.data.withUnsafeMutableBufferPointer { weBuf in
                 let wd = wdBuf.baseAddress!, we = weBuf.baseAddress!
@@ -41,10 +41,9 @@ extension SAE {
                     var partial = [Double](repeating: 0, count: workers)
                     partial.withUnsafeMutableBufferPointer { part in
                         Parallel.run(workers) { w in
-                            let gd = scratch + 2 * n * w, ge = gd + n
                             var s: Double = 0
                             for j in Parallel.slice(m, part: w, of: workers) {
-                                ws.featureGradients(j, dec: gd, enc: ge)
+                                let gd = gradDec + j * n, ge = gradEnc + j * n
                                 if unitNorm { SAE.removeParallel(gd, along: wd + j * n, n) }
                                 s += Vec.sumSquaresDouble(gd, n) + Vec.sumSquaresDouble(ge, n)
                             }
@@ -58,12 +57,12 @@ extension SAE {
                     if norm > Double(clip) { gradScale = Float(Double(clip) / norm) }
                 }
                 let adam = AdamStepScalars(optimizer, step: state.step, gradScale: gradScale)
+                let projected = optimizer.clipNorm != nil   // the clipping pass removed the parallel parts already
                 Parallel.run(workers) { w in
-                    let gd = scratch + 2 * n * w, ge = gd + n
                     for j in Parallel.slice(m, part: w, of: workers) {
                         let row = j * n
-                        ws.featureGradients(j, dec: gd, enc: ge)
-                        if unitNorm { SAE.removeParallel(gd, along: wd + row, n) }
+                        let gd = gradDec + row, ge = gradEnc + row
+                        if unitNorm && !projected { SAE.removeParallel(gd, along: wd + row, n) }
                         adam.apply(wd + row, state.mDec + row, state.vDec + row, gd, n)
                         if unitNorm { SAE.normalize(wd + row, n) }
                         adam.apply(we + row, state.mEnc + row, state.vEnc + row, ge, n)

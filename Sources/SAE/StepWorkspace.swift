@@ -90,6 +90,8 @@ final class SharedStepBuffers {
     let packedDx = Scratch<Float>()
     let packedXc = Scratch<Float>()
     let packedAuxDx = Scratch<Float>()
+    /// A block of rows of the dense path's G = dx·W_decᵀ (DenseStep.swift).
+    let denseBlock = Scratch<Float>()
     init() {}
 }
 
@@ -139,6 +141,17 @@ final class StepWorkspace {
     /// feature fire somewhere in a batch of 4096) is still dead where it is evaluated, without noise.
     let noiseFreeMaximum = Scratch<Float>()
     private(set) var recordedNoiseFreeFiring = false
+    /// Per-worker partial results of the activation and the dense step, [workers, m] each.
+    private let workerMaximum = Scratch<Float>()
+    let workerCounts = Scratch<Int32>()
+    let workerColumnSums = Scratch<Float>()
+    /// Per feature, the rows where it fired, when counted on the codes (the dense path), else from colStart.
+    let fireCount = Scratch<Int32>()
+    private(set) var countsAreDense = false
+    /// Σ c over the batch, when counted on the dense codes (nil: sum the entry list).
+    private(set) var denseL1: Double?
+    /// The density nnz/(B·m) of the last forward with gradients: whether the next writes its codes dense.
+    private(set) var previousDensity: Double?
 
     var nnz = 0
     var terms = LossTerms()
@@ -157,6 +170,7 @@ final class StepWorkspace {
     let gradDec: Scratch<Float>
     let gradEnc: Scratch<Float>
     let packedDx: Scratch<Float>, packedXc: Scratch<Float>, packedAuxDx: Scratch<Float>
+    let denseBlock: Scratch<Float>
 
     init(dIn: Int, dSAE: Int, shared: SharedStepBuffers? = nil) {
         self.dIn = dIn; self.dSAE = dSAE
@@ -166,6 +180,7 @@ final class StepWorkspace {
         gradEnc = buffers.gradEnc
         packedDx = buffers.packedDx
         packedXc = buffers.packedXc; packedAuxDx = buffers.packedAuxDx
+        denseBlock = buffers.denseBlock
         gradBEnc = [Float](repeating: 0, count: dSAE)
         gradBDec = [Float](repeating: 0, count: dIn)
     }
@@ -222,17 +237,26 @@ final class StepWorkspace {
             BLAS.sgemm(transA: false, transB: true, m: B, n: m, k: n, a: xcP, lda: n, b: we.baseAddress!, ldb: n,
                        beta: 0, c: pre.base, ldc: m)
         }
-        activate(K.self, sae, rows: B, noiseSeed: noiseSeed, step: step, denseCodes: denseCodes)
+        // A training forward whose codes are expected dense (by the last batch's density) writes them dense and
+        // counts them, without the entry list; the path is then chosen on this batch's own density, and a wrong
+        // guess costs one pass (the list collected from the codes, or the codes scattered from the list).
+        let codesOnly = needGradients && DenseStep.writesCodesDense(K.self, sae, previousDensity: previousDensity)
+        activate(K.self, sae, rows: B, noiseSeed: noiseSeed, step: step, denseCodes: denseCodes, codesOnly: codesOnly)
         if DenseStep.chooses(K.self, sae, nnz: nnz, rows: B) {
+            if !codesOnly { scatterCodes(rows: B, tally: needGradients) }
             denseDecode(K.self, sae, x: x, rows: B, needGradients: needGradients)
         } else {
+            if codesOnly { collectEntries(K.self, rows: B) }
             decode(K.self, sae, x: x, rows: B, needGradients: needGradients)
         }
+        if needGradients { previousDensity = Double(nnz) / (Double(B) * Double(m)) }
         K.finishStep(self, sae, needGradients: needGradients)
     }
 
-    /// Adds b_enc (and noise), applies the activation, and collects the active entries.
-    private func activate<K: SAEKind>(_ kind: K.Type, _ sae: SAE, rows B: Int, noiseSeed: UInt64?, step: UInt64, denseCodes: Bool) {
+    /// Adds b_enc (and noise), applies the activation, and collects the active entries; with `codesOnly`, writes
+    /// the codes dense over `pre` and counts them (nnz, fireCount, denseL1) instead.
+    private func activate<K: SAEKind>(_ kind: K.Type, _ sae: SAE, rows B: Int, noiseSeed: UInt64?, step: UInt64, denseCodes: Bool,
+                                      codesOnly: Bool) {
         let m = dSAE
         let blocks = (B + GaussianNoise.rowsPerStream - 1) / GaussianNoise.rowsPerStream
         let workers = min(Parallel.workers(forWork: B * m * 2), blocks)
@@ -244,9 +268,13 @@ final class StepWorkspace {
         let edges = GaussianNoise.upperEdge
         let extra = K.featureValues(sae, training: training) ?? []
         recordedNoiseFreeFiring = training && (sigma ?? 0) > 0
-        if recordedNoiseFreeFiring {
-            sae.b_enc.withUnsafeBufferPointer { recordNoiseFreeMaximum(UnsafePointer(preP), bEnc: $0.baseAddress!, rows: B) }
-        }
+        let recordMaximum = recordedNoiseFreeFiring
+        if recordMaximum { workerMaximum.ensure(workers * m) }
+        if codesOnly { workerCounts.ensure(workers * m) }
+        countsAreDense = codesOnly
+        denseL1 = nil
+        let maximumP = workerMaximum.base, countsP = workerCounts.base
+        var tallies = [(active: Int, l1: Double)](repeating: (0, 0), count: workers)
         sae.b_enc.withUnsafeBufferPointer { benc in
           extra.withUnsafeBufferPointer { extraP in
             edges.withUnsafeBufferPointer { edge in
@@ -260,28 +288,123 @@ final class StepWorkspace {
                 }
                 self.batchValue = context.batchValue
                 let parts = self.parts
-                Parallel.run(workers) { w in
-                    let part = parts[w]
-                    part.clear()
-                    for block in Parallel.slice(blocks, part: w, of: workers) {
-                        var rng = NoiseStream(seed: GaussianNoise.streamSeed(base: noiseSeed ?? 0, step: step, block: block))
-                        let rowEnd = min(B, (block + 1) * GaussianNoise.rowsPerStream)
-                        for b in (block * GaussianNoise.rowsPerStream)..<rowEnd {
-                            let p = preP + b * m
-                            part.reserve(m)
-                            let start = part.feature.count
-                            let f = part.feature.base + start, v = part.value.base + start
-                            let found = K.activateRow(p, context, &rng, f, v, dense: denseCodes)
-                            part.feature.count = start + found
-                            part.value.count = start + found
-                            part.rowCount.append(Int32(found))
+                tallies.withUnsafeMutableBufferPointer { tally in
+                    Parallel.run(workers) { w in
+                        let part = parts[w]
+                        part.clear()
+                        let maximum = maximumP + w * m, counts = countsP + w * m
+                        if recordMaximum { maximum.update(repeating: -.infinity, count: m) }
+                        if codesOnly { counts.update(repeating: 0, count: m) }
+                        var active = 0, l1 = 0.0
+                        for block in Parallel.slice(blocks, part: w, of: workers) {
+                            var rng = NoiseStream(seed: GaussianNoise.streamSeed(base: noiseSeed ?? 0, step: step, block: block))
+                            let rowEnd = min(B, (block + 1) * GaussianNoise.rowsPerStream)
+                            for b in (block * GaussianNoise.rowsPerStream)..<rowEnd {
+                                let p = preP + b * m
+                                if recordMaximum { ActivationRows.raiseMaximum(maximum, p, m) }
+                                if codesOnly {
+                                    K.activateRowDense(p, context, &rng)
+                                    let (found, sum) = ActivationRows.tally(p, m, counts)
+                                    active += found; l1 += sum
+                                    continue
+                                }
+                                part.reserve(m)
+                                let start = part.feature.count
+                                let f = part.feature.base + start, v = part.value.base + start
+                                let found = K.activateRow(p, context, &rng, f, v, dense: denseCodes)
+                                part.feature.count = start + found
+                                part.value.count = start + found
+                                part.rowCount.append(Int32(found))
+                            }
                         }
+                        tally[w] = (active, l1)
                     }
+                }
+                if recordMaximum {
+                    // noiseFreeMaximum[j] = max_b pre[b, j] + b_enc[j], before the activation added noise.
+                    noiseFreeMaximum.ensure(m)
+                    let out = noiseFreeMaximum.base
+                    out.update(from: maximumP, count: m)
+                    for w in 1..<max(workers, 1) {
+                        let other = maximumP + w * m
+                        for j in 0..<m where other[j] > out[j] { out[j] = other[j] }
+                    }
+                    for j in 0..<m { out[j] += benc[j] }
                 }
             }
           }
         }
+        if codesOnly {
+            nnz = tallies.reduce(0) { $0 + $1.active }
+            denseL1 = tallies.reduce(0.0) { $0 + $1.l1 }
+            mergeCounts(workers: workers)
+        } else {
+            mergeParts(K.self, workers: workers, rows: B)
+        }
+    }
+
+    /// fireCount = Σ over workers of workerCounts.
+    func mergeCounts(workers: Int) {
+        let m = dSAE
+        fireCount.ensure(m)
+        let out = fireCount.base, counts = workerCounts.base
+        out.update(from: counts, count: m)
+        for w in 1..<max(workers, 1) {
+            let other = counts + w * m
+            for j in 0..<m { out[j] += other[j] }
+        }
+    }
+
+    /// The entry list of the dense codes in `pre` (the activation wrote them dense, but the batch takes the
+    /// sparse path): the entries `activateRow` would have listed, in its order.
+    private func collectEntries<K: SAEKind>(_ kind: K.Type, rows B: Int) {
+        let m = dSAE
+        let workers = min(Parallel.workers(forWork: B * m), max(1, B / 8))
+        while parts.count < workers { parts.append(CodePart()) }
+        let parts = self.parts, preP = pre.base
+        Parallel.run(workers) { w in
+            let part = parts[w]
+            part.clear()
+            for b in Parallel.slice(B, part: w, of: workers) {
+                part.reserve(m)
+                let start = part.feature.count
+                let found = ActivationRows.listNonzero(preP + b * m, m, part.feature.base + start, part.value.base + start)
+                part.feature.count = start + found
+                part.value.count = start + found
+                part.rowCount.append(Int32(found))
+            }
+        }
         mergeParts(K.self, workers: workers, rows: B)
+    }
+
+    /// The codes dense in `pre` from the entry list (the activation listed them, but the batch takes the dense
+    /// path); with `tally`, also counted as the dense activation counts them.
+    private func scatterCodes(rows B: Int, tally: Bool) {
+        let m = dSAE
+        let workers = min(Parallel.workers(forWork: B * m), max(1, B / 8))
+        if tally { workerCounts.ensure(workers * m) }
+        let preP = pre.base, countsP = workerCounts.base
+        let rs = rowStart.base, feat = entryFeature.base, val = entryValue.base
+        var sums = [Double](repeating: 0, count: workers)
+        sums.withUnsafeMutableBufferPointer { sum in
+            Parallel.run(workers) { w in
+                let counts = countsP + w * m
+                if tally { counts.update(repeating: 0, count: m) }
+                var l1 = 0.0
+                for b in Parallel.slice(B, part: w, of: workers) {
+                    let row = preP + b * m
+                    row.update(repeating: 0, count: m)
+                    for e in rs[b]..<rs[b + 1] { row[Int(feat[e])] = val[e] }
+                    if tally { l1 += ActivationRows.tally(row, m, counts).sum }
+                }
+                sum[w] = l1
+            }
+        }
+        if tally {
+            mergeCounts(workers: workers)
+            countsAreDense = true
+            denseL1 = sums.reduce(0, +)
+        }
     }
 
     private func mergeParts<K: SAEKind>(_ kind: K.Type, workers: Int, rows B: Int) {
@@ -383,7 +506,7 @@ final class StepWorkspace {
     func backward(_ sae: SAE) {
         let n = dIn, m = dSAE, B = rows
         let dxP = dx.base
-        if denseGradients { denseBackwardCounts() } else { groupEntriesByFeature() }
+        if !denseGradients { groupEntriesByFeature() }   // the dense path summed db_enc in its dL/dpre pass
         groupAuxiliaryEntries()
         if !denseGradients { tiledWeightGradients() }
         // db_dec = Σ_b dx_b − W_encRowsᵀ · db_enc
@@ -452,33 +575,14 @@ final class StepWorkspace {
     }
 
     /// Number of rows in which feature j was active (valid after `backward`).
-    @inline(__always) func fires(_ j: Int) -> Int { colStart.base[j + 1] - colStart.base[j] }
+    @inline(__always) func fires(_ j: Int) -> Int {
+        countsAreDense ? Int(fireCount.base[j]) : colStart.base[j + 1] - colStart.base[j]
+    }
 
     /// Whether feature j fired on this batch as it would where it is used: without the training noise when the
     /// forward drew noise, else as trained (valid after `backward`).
     @inline(__always) func firedWithoutNoise(_ j: Int) -> Bool {
         recordedNoiseFreeFiring ? noiseFreeMaximum.base[j] > 0 : fires(j) > 0
-    }
-
-    /// noiseFreeMaximum[j] = max_b pre[b, j] + b_enc[j], before the activation adds noise (and, for dense codes,
-    /// overwrites pre). Workers take column slices, so each reads one contiguous run per row and needs no merge.
-    private func recordNoiseFreeMaximum(_ preP: UnsafePointer<Float>, bEnc: UnsafePointer<Float>, rows B: Int) {
-        let m = dSAE
-        noiseFreeMaximum.ensure(m)
-        let out = noiseFreeMaximum.base
-        let workers = Parallel.workers(forWork: B * m)
-        Parallel.run(workers) { w in
-            let columns = Parallel.slice(m, part: w, of: workers)
-            guard let first = columns.first else { return }
-            let width = columns.count
-            let mx = out + first
-            mx.update(repeating: -.infinity, count: width)
-            for b in 0..<B {
-                let row = preP + b * m + first
-                for j in 0..<width where row[j] > mx[j] { mx[j] = row[j] }
-            }
-            for j in 0..<width { mx[j] += bEnc[first + j] }
-        }
     }
 }
 
@@ -589,4 +693,95 @@ enum ActivationRows {
         return k
     }
 
+    /// The dense step's ReLU row: p ← max(p + b, 0).
+    @inline(__always)
+    static func positiveDense(_ p: UnsafeMutablePointer<Float>, _ benc: UnsafePointer<Float>, _ m: Int) {
+        var j = 0
+        let rp = UnsafeMutableRawPointer(p), rb = UnsafeRawPointer(benc)
+        while j + 16 <= m {
+            let v = rp.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
+                + rb.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
+            rp.storeBytes(of: v.replacing(with: 0, where: .!(v .> 0)), toByteOffset: j * 4, as: SIMD16<Float>.self)
+            j += 16
+        }
+        while j < m { let v = p[j] + benc[j]; p[j] = v > 0 ? v : 0; j += 1 }
+    }
+
+    /// `positiveWithNoise` written dense over p: the same draws, lane for lane, and the same values.
+    @inline(__always)
+    static func positiveWithNoiseDense(_ p: UnsafeMutablePointer<Float>, _ benc: UnsafePointer<Float>, _ m: Int,
+                                       _ sigma: Float, _ edge: UnsafePointer<Float>, _ rng: inout NoiseStream) {
+        let shift = UInt32(32 - GaussianNoise.bucketBits)
+        var j = 0
+        while j < m {
+            let bits = rng.next()
+            for half in 0..<2 where j < m {
+                let u = UInt32(truncatingIfNeeded: half == 0 ? bits : bits >> 32)
+                let v = p[j] + benc[j]
+                var out: Float = 0
+                if v + sigma * edge[Int(u >> shift)] > 0 {
+                    let noisy = v + sigma * GaussianNoise.normal(fromBits: u)
+                    if noisy > 0 { out = noisy }
+                }
+                p[j] = out
+                j += 1
+            }
+        }
+    }
+
+    /// maximum[j] ← max(maximum[j], p[j]) (a NaN in p is skipped, as a comparison skips it).
+    @inline(__always)
+    static func raiseMaximum(_ maximum: UnsafeMutablePointer<Float>, _ p: UnsafePointer<Float>, _ m: Int) {
+        var j = 0
+        let rm = UnsafeMutableRawPointer(maximum), rp = UnsafeRawPointer(p)
+        while j + 16 <= m {
+            let v = rp.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
+            let old = rm.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
+            rm.storeBytes(of: old.replacing(with: v, where: v .> old), toByteOffset: j * 4, as: SIMD16<Float>.self)
+            j += 16
+        }
+        while j < m { if p[j] > maximum[j] { maximum[j] = p[j] }; j += 1 }
+    }
+
+    /// Counts a row of dense codes: count[j] += 1 where c_j ≠ 0; returns how many and Σ c_j (in double, per lane).
+    @inline(__always)
+    static func tally(_ row: UnsafePointer<Float>, _ m: Int, _ count: UnsafeMutablePointer<Int32>) -> (found: Int, sum: Double) {
+        var j = 0
+        let rr = UnsafeRawPointer(row), rc = UnsafeMutableRawPointer(count)
+        var found = SIMD16<Int32>(), sumLow = SIMD8<Double>(), sumHigh = SIMD8<Double>()
+        let one = SIMD16<Int32>(repeating: 1), zero = SIMD16<Int32>()
+        while j + 16 <= m {
+            let c = rr.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
+            let on = zero.replacing(with: one, where: c .!= 0)
+            rc.storeBytes(of: rc.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Int32>.self) &+ on, toByteOffset: j * 4,
+                          as: SIMD16<Int32>.self)
+            found &+= on
+            sumLow += SIMD8<Double>(c.lowHalf)
+            sumHigh += SIMD8<Double>(c.highHalf)
+            j += 16
+        }
+        var n = Int(found.wrappedSum()), s = (sumLow + sumHigh).sum()
+        while j < m {
+            if row[j] != 0 { count[j] += 1; n += 1; s += Double(row[j]) }
+            j += 1
+        }
+        return (n, s)
+    }
+
+    /// Lists a row's nonzero codes (ascending features) into feature/value (room for m); returns how many.
+    @inline(__always)
+    static func listNonzero(_ row: UnsafePointer<Float>, _ m: Int, _ feature: UnsafeMutablePointer<Int32>,
+                            _ value: UnsafeMutablePointer<Float>) -> Int {
+        var j = 0, k = 0
+        let rr = UnsafeRawPointer(row)
+        while j + 16 <= m {
+            let c = rr.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
+            if any(c .!= 0) {
+                for q in 0..<16 where c[q] != 0 { feature[k] = Int32(j + q); value[k] = c[q]; k += 1 }
+            }
+            j += 16
+        }
+        while j < m { if row[j] != 0 { feature[k] = Int32(j); value[k] = row[j]; k += 1 }; j += 1 }
+        return k
+    }
 }

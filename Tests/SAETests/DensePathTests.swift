@@ -179,3 +179,75 @@ private final class CyclingBatches: BatchSource {
         return [Matrix(rows: rows, cols: data.cols, data: Array(data.data[start..<(start + rows * data.cols)]))]
     }
 }
+
+extension DensePathTests {
+    /// The two ways a training forward's codes can be laid out (written dense when the workspace's last batch was
+    /// dense, listed otherwise) give the same step whichever path the batch then takes: a dense batch after a
+    /// sparse one (codes listed, then scattered and counted) and a sparse batch after a dense one (codes written
+    /// dense, then listed) against a fresh workspace that guessed right; and on either path the same firing
+    /// counts and noise-free firing as the sparse path's lists.
+    func testCodeLayoutGuessDoesNotChangeTheStep() throws {
+        var rng = RNG(seed: 12)
+        let x = rng.normalMatrix(rows, dIn)
+        for arch in ["relu", "nsae"] {
+            let dense = try makeSAE(arch, quantile: -0.5), sparse = try makeSAE(arch, quantile: 2.0)
+            struct Step { var terms: LossTerms; var grads: [[Float]]; var fires: [Int]; var firedWithoutNoise: [Bool]; var densePath: Bool }
+            func step(_ ws: StepWorkspace, _ sae: SAE) -> Step {
+                ws.forward(sae, x: x, noiseSeed: sae.drawsNoise(true) ? 99 : nil, step: 3, denseCodes: false, needGradients: true)
+                ws.backward(sae)
+                return Step(terms: ws.terms,
+                            grads: [ws.gradDec.array(dSAE * dIn), ws.gradEnc.array(dSAE * dIn), ws.gradBEnc, ws.gradBDec],
+                            fires: (0..<dSAE).map(ws.fires), firedWithoutNoise: (0..<dSAE).map(ws.firedWithoutNoise),
+                            densePath: ws.denseGradients)
+            }
+            // Right guesses: a fresh workspace writes dense (the dense SAE), one that just stepped a sparse batch lists.
+            let denseRight = step(StepWorkspace(dIn: dIn, dSAE: dSAE), dense)
+            let listing = StepWorkspace(dIn: dIn, dSAE: dSAE)
+            _ = step(listing, sparse)
+            let sparseRight = step(listing, sparse)
+            // Wrong guesses: the listing workspace meets the dense batch, then a dense-writing one the sparse batch.
+            let denseWrong = step(listing, dense)
+            let sparseWrong = step(listing, sparse)
+            XCTAssertTrue(denseRight.densePath && denseWrong.densePath, arch)
+            XCTAssertFalse(sparseRight.densePath || sparseWrong.densePath, arch)
+            XCTAssertGreaterThan(denseRight.terms.l0, 0.3 * Double(dSAE), arch)
+            XCTAssertLessThan(sparseRight.terms.l0, 0.1 * Double(dSAE), arch)
+            for (right, wrong, label) in [(denseRight, denseWrong, "dense batch"), (sparseRight, sparseWrong, "sparse batch")] {
+                XCTAssertEqual(wrong.grads, right.grads, "\(arch) \(label): gradients")
+                XCTAssertEqual(wrong.fires, right.fires, "\(arch) \(label): fires")
+                XCTAssertEqual(wrong.firedWithoutNoise, right.firedWithoutNoise, "\(arch) \(label)")
+                XCTAssertEqual(wrong.terms.l0, right.terms.l0, "\(arch) \(label)")
+                XCTAssertEqual(wrong.terms.mseTerm, right.terms.mseTerm, "\(arch) \(label)")
+                XCTAssertEqual(wrong.terms.l1Term, right.terms.l1Term, accuracy: 1e-12 * right.terms.l1Term, "\(arch) \(label)")
+            }
+            // The dense path's counts against the sparse path's lists, both SAEs forced onto each path.
+            for (sae, name) in [(dense, "dense"), (sparse, "sparse")] {
+                let onDense = sae.copy(), onSparse = sae.copy()
+                onDense.stepPath = .dense; onSparse.stepPath = .sparse
+                let d = step(StepWorkspace(dIn: dIn, dSAE: dSAE), onDense), s = step(StepWorkspace(dIn: dIn, dSAE: dSAE), onSparse)
+                XCTAssertTrue(d.densePath && !s.densePath)
+                XCTAssertEqual(d.fires, s.fires, "\(arch) \(name) SAE: fires")
+                XCTAssertEqual(d.firedWithoutNoise, s.firedWithoutNoise, "\(arch) \(name) SAE: fired without noise")
+                XCTAssertEqual(d.terms.l0, s.terms.l0, "\(arch) \(name) SAE")
+                XCTAssertTrue(s.fires.contains { $0 > 0 } && s.fires.contains { $0 < rows }, "\(arch) \(name) SAE: counts vary")
+                if arch == "nsae" {
+                    // The noise-free maximum against a direct evaluation of max_b W_enc[j]·(x_b − b_dec) + b_enc[j].
+                    let ws = StepWorkspace(dIn: dIn, dSAE: dSAE)
+                    ws.forward(onDense, x: x, noiseSeed: 99, step: 3, denseCodes: false, needGradients: true)
+                    for j in 0..<dSAE {
+                        var best = -Double.infinity
+                        for b in 0..<rows {
+                            var v = Double(sae.b_enc[j])
+                            for i in 0..<dIn { v += Double(sae.encoderRows[j, i]) * Double(x[b, i] - sae.b_dec[i]) }
+                            best = max(best, v)
+                        }
+                        XCTAssertEqual(Double(ws.noiseFreeMaximum.base[j]), best, accuracy: 1e-4 * (1 + abs(best)), "feature \(j)")
+                    }
+                }
+                if arch == "nsae" && name == "sparse" {
+                    XCTAssertNotEqual(s.firedWithoutNoise, s.fires.map { $0 > 0 }, "nsae: noise-free firing differs from noisy firing")
+                }
+            }
+        }
+    }
+}

@@ -92,3 +92,26 @@ final class OptimizerTests: XCTestCase {
         }
     }
 }
+
+extension OptimizerTests {
+    /// The update's eight-lane loop gives the numbers of the scalar formula, element for element (both the lanes
+    /// and the tail: 37 values), at a clipping scale and a warm-up step.
+    func testAdamUpdateLanesMatchTheScalarFormulaExactly() {
+        var rng = RNG(seed: 3)
+        let n = 37
+        let config = AdamConfig(lr: 3e-3, beta1: 0.8, beta2: 0.99, eps: 1e-6, warmupSteps: 4)
+        let adam = AdamStepScalars(config, step: 2, gradScale: 0.7)
+        var p = (0..<n).map { _ in rng.normal() }, m = (0..<n).map { _ in 0.1 * rng.normal() }
+        var v = (0..<n).map { _ in abs(0.01 * rng.normal()) }
+        let g = (0..<n).map { _ in rng.normal() }
+        var (ep, em, ev) = (p, m, v)
+        for i in 0..<n {
+            let gi = g[i] * adam.gradScale
+            em[i] = adam.beta1 * em[i] + (1 - adam.beta1) * gi
+            ev[i] = adam.beta2 * ev[i] + (1 - adam.beta2) * gi * gi
+            ep[i] -= adam.stepSize * em[i] / (ev[i].squareRoot() * adam.invSqrtBias2 + adam.eps)
+        }
+        adam.apply(&p, &m, &v, g, n)
+        XCTAssertEqual(p, ep); XCTAssertEqual(m, em); XCTAssertEqual(v, ev)
+    }
+}

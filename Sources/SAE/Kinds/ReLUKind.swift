@@ -25,6 +25,12 @@ enum ReLUKind: SAEKind {
         ActivationRows.positive(p, context.bEnc, context.m, feature, value, dense: dense)
     }
 
+    @inline(__always)
+    static func activateRowDense(_ p: UnsafeMutablePointer<Float>, _ context: ActivationContext, _ rng: inout NoiseStream) {
+        ActivationRows.positiveDense(p, context.bEnc, context.m)
+    }
+    @inline(__always) static func slope(ofCodes c: SIMD16<Float>) -> SIMD16<Float> { SIMD16(repeating: 1) }
+
     static func saelensFields(_ config: SAEConfig) -> [String: Any] { ["l1_coefficient": Double(config.alpha)] }
 }
 
