@@ -31,29 +31,24 @@ enum GaussianNoise {
         return z ^ (z >> 32)
     }
 
-    /// Φ⁻¹(p) for p in (0, 1) (Acklam).
+    /// Φ⁻¹(p) for p in (0, 1) (Acklam). The coefficients are literals in the expressions, not arrays: an array
+    /// read inside this per-entry function cost a bounds check each (the arithmetic, and so every sample, is the same).
+    @inline(__always)
     static func inverseNormalCDF(_ p: Double) -> Double {
-        let a = [-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
-                 1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00]
-        let b = [-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
-                 6.680131188771972e+01, -1.328068155288572e+01]
-        let c = [-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
-                 -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00]
-        let d = [7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00, 3.754408661907416e+00]
+        @inline(__always) func tail(_ q: Double) -> Double {
+            (((((-7.784894002430293e-03 * q - 3.223964580411365e-01) * q - 2.400758277161838e+00) * q
+                - 2.549732539343734e+00) * q + 4.374664141464968e+00) * q + 2.938163982698783e+00)
+                / ((((7.784695709041462e-03 * q + 3.224671290700398e-01) * q + 2.445134137142996e+00) * q
+                    + 3.754408661907416e+00) * q + 1)
+        }
         let low = 0.02425
-        if p < low {
-            let q = (-2 * Foundation.log(p)).squareRoot()
-            return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5])
-                / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
-        }
-        if p > 1 - low {
-            let q = (-2 * Foundation.log(1 - p)).squareRoot()
-            return -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5])
-                / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
-        }
+        if p < low { return tail((-2 * Foundation.log(p)).squareRoot()) }
+        if p > 1 - low { return -tail((-2 * Foundation.log(1 - p)).squareRoot()) }
         let q = p - 0.5, r = q * q
-        return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q
-            / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
+        return (((((-3.969683028665376e+01 * r + 2.209460984245205e+02) * r - 2.759285104469687e+02) * r
+                  + 1.383577518672690e+02) * r - 3.066479806614716e+01) * r + 2.506628277459239e+00) * q
+            / (((((-5.447609879822406e+01 * r + 1.615858368580409e+02) * r - 1.556989798598866e+02) * r
+                 + 6.680131188771972e+01) * r - 1.328068155288572e+01) * r + 1)
     }
 
     /// The standard normal value of a 32-bit uniform draw (the midpoint of its 2⁻³² cell, so never 0 or 1).
