@@ -668,6 +668,16 @@ enum ActivationRows {
         return k
     }
 
+    /// One NSAE entry with noise: v + σ·Φ⁻¹(u) where that is positive, else 0 (NaN too); Φ⁻¹ is evaluated only
+    /// where u's bucket bound allows activity. Shared by the list-writing and the dense activation, so both draw
+    /// and keep the same values.
+    @inline(__always)
+    static func noisyPositive(_ v: Float, _ u: UInt32, _ sigma: Float, _ edge: UnsafePointer<Float>, shift: UInt32) -> Float {
+        guard v + sigma * edge[Int(u >> shift)] > 0 else { return 0 }
+        let noisy = v + sigma * GaussianNoise.normal(fromBits: u)
+        return noisy > 0 ? noisy : 0
+    }
+
     /// As `positive`, with ε = σ·Φ⁻¹(u) added; ε is only evaluated where the bucket bound allows activity.
     @inline(__always)
     static func positiveWithNoise(_ p: UnsafeMutablePointer<Float>, _ benc: UnsafePointer<Float>, _ m: Int,
@@ -680,12 +690,8 @@ enum ActivationRows {
             let bits = rng.next()
             for half in 0..<2 where j < m {
                 let u = UInt32(truncatingIfNeeded: half == 0 ? bits : bits >> 32)
-                let v = p[j] + benc[j]
-                var out: Float = 0
-                if v + sigma * edge[Int(u >> shift)] > 0 {
-                    let noisy = v + sigma * GaussianNoise.normal(fromBits: u)
-                    if noisy > 0 { feature[k] = Int32(j); value[k] = noisy; k += 1; out = noisy }
-                }
+                let out = noisyPositive(p[j] + benc[j], u, sigma, edge, shift: shift)
+                if out > 0 { feature[k] = Int32(j); value[k] = out; k += 1 }
                 if dense { p[j] = out }
                 j += 1
             }
@@ -717,13 +723,7 @@ enum ActivationRows {
             let bits = rng.next()
             for half in 0..<2 where j < m {
                 let u = UInt32(truncatingIfNeeded: half == 0 ? bits : bits >> 32)
-                let v = p[j] + benc[j]
-                var out: Float = 0
-                if v + sigma * edge[Int(u >> shift)] > 0 {
-                    let noisy = v + sigma * GaussianNoise.normal(fromBits: u)
-                    if noisy > 0 { out = noisy }
-                }
-                p[j] = out
+                p[j] = noisyPositive(p[j] + benc[j], u, sigma, edge, shift: shift)
                 j += 1
             }
         }
