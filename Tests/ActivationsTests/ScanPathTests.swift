@@ -43,7 +43,7 @@ final class ScanPathTests: XCTestCase {
         let encoder = try XCTUnwrap(try ScanEncoder(sae: topk, features: [5]))
         XCTAssertEqual(encoder.columns, Array(0..<64), "TopK's codes depend on the whole row")
         XCTAssertEqual(try encoder.encode(x).codes.data, try topk.encode(x).data)
-        XCTAssertThrowsError(try ScanEncoder(sae: topk, features: [64]))
+        XCTAssertThrowsMessage(try ScanEncoder(sae: topk, features: [64]), contains: ["scan: feature 64 outside 0..<64"])
     }
 
     /// The bin table gives `FeatureActivationSummary.bin` (log10 in Double) for every value tried: both sides of
@@ -84,6 +84,8 @@ final class ScanPathTests: XCTestCase {
             var options = TopActivations.Options()
             options.k = 6; options.bottomK = 3; options.chunkRows = 64
             let scanned = rows - rows / 10          // every 10th row is a BOS row, skipped
+            XCTAssertThrowsMessage(try TopActivations.scan(store: store, hook: 0, sae: model, features: [4, 30, -1], options: options),
+                                   contains: ["features [30, -1] outside 0..<24"])
             for selection in [nil, [4, 19, 2]] as [[Int]?] {
                 let summaries = try TopActivations.scan(store: store, hook: 0, sae: model, features: selection, options: options)
                 XCTAssertEqual(summaries.map(\.feature), selection ?? Array(0..<m))
