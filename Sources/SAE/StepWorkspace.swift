@@ -678,6 +678,29 @@ enum ActivationRows {
         return noisy > 0 ? noisy : 0
     }
 
+    /// `noisyPositive` of eight entries at once, the same values lane for lane: v holds the entries' p + b, u
+    /// their uniforms. Φ⁻¹ is evaluated (eight lanes together) only when some lane's bucket bound allows activity.
+    @inline(__always)
+    static func noisyPositive(_ v: SIMD8<Float>, _ u: SIMD8<UInt32>, _ sigma: Float, _ edge: UnsafePointer<Float>,
+                              shift: UInt32) -> SIMD8<Float> {
+        var bound = SIMD8<Float>()
+        for lane in 0..<8 { bound[lane] = edge[Int(u[lane] >> shift)] }
+        let possible = v + sigma * bound .> 0
+        guard any(possible) else { return SIMD8<Float>() }
+        let probability = (SIMD8<Double>(u) + 0.5) * (1.0 / 4_294_967_296.0)
+        let noisy = v + sigma * SIMD8<Float>(GaussianNoise.inverseNormalCDF(probability, needed: possible))
+        return noisy.replacing(with: 0, where: .!(possible .& (noisy .> 0)))
+    }
+
+    /// The uniforms of eight entries: the two 32-bit halves of four draws, low half first (the order the scalar
+    /// loop takes them in).
+    @inline(__always)
+    static func uniforms(_ rng: inout NoiseStream) -> SIMD8<UInt32> {
+        let bits = SIMD4<UInt64>(rng.next(), rng.next(), rng.next(), rng.next())
+        let low = SIMD4<UInt32>(truncatingIfNeeded: bits), high = SIMD4<UInt32>(truncatingIfNeeded: bits &>> 32)
+        return SIMD8<UInt32>(low[0], high[0], low[1], high[1], low[2], high[2], low[3], high[3])
+    }
+
     /// As `positive`, with ε = σ·Φ⁻¹(u) added; ε is only evaluated where the bucket bound allows activity.
     @inline(__always)
     static func positiveWithNoise(_ p: UnsafeMutablePointer<Float>, _ benc: UnsafePointer<Float>, _ m: Int,
@@ -686,6 +709,14 @@ enum ActivationRows {
                                              dense: Bool) -> Int {
         let shift = UInt32(32 - GaussianNoise.bucketBits)
         var j = 0, k = 0
+        while j + 8 <= m {
+            let out = noisyPositive(Vec.load(p + j) + Vec.load(benc + j), uniforms(&rng), sigma, edge, shift: shift)
+            if dense { Vec.store(out, p + j) }
+            if any(out .> 0) {
+                for q in 0..<8 where out[q] > 0 { feature[k] = Int32(j + q); value[k] = out[q]; k += 1 }
+            }
+            j += 8
+        }
         while j < m {
             let bits = rng.next()
             for half in 0..<2 where j < m {
@@ -719,6 +750,10 @@ enum ActivationRows {
                                        _ sigma: Float, _ edge: UnsafePointer<Float>, _ rng: inout NoiseStream) {
         let shift = UInt32(32 - GaussianNoise.bucketBits)
         var j = 0
+        while j + 8 <= m {
+            Vec.store(noisyPositive(Vec.load(p + j) + Vec.load(benc + j), uniforms(&rng), sigma, edge, shift: shift), p + j)
+            j += 8
+        }
         while j < m {
             let bits = rng.next()
             for half in 0..<2 where j < m {

@@ -35,6 +35,85 @@ final class NoiseAndProjectionTests: XCTestCase {
         XCTAssertNotEqual(try sae.encode(x, noise: true, rng: &r1), try sae.encode(x, noise: true, rng: &r3))
     }
 
+    /// The eight-lane noise (ActivationRows.noisyPositive of SIMD8, GaussianNoise.inverseNormalCDF of SIMD8) gives
+    /// the scalar entry's value bit for bit: central region, both tails, bucket edges, NaN and σ = 0; and the row
+    /// functions (list-writing and dense, over rows whose width is not a multiple of 8) the values of the scalar
+    /// loop that draws two uniforms per 64-bit draw.
+    func testEightLaneNoiseEqualsTheScalarEntryBitForBit() {
+        let shift = UInt32(32 - GaussianNoise.bucketBits)
+        var draws = NoiseStream(seed: 77)
+        GaussianNoise.upperEdge.withUnsafeBufferPointer { edgeBuffer in
+            let edge = edgeBuffer.baseAddress!
+            let special: [UInt32] = [0, 1, UInt32.max, UInt32.max - 1, 1 << 31, 104_152_000, 4_190_815_000, 1 << 20, (1 << 20) - 1]
+            var tailLanes = 0, evaluatedLanes = 0
+            for sigma: Float in [1, 0.3, 0] {
+                for trial in 0..<200_000 {
+                    var v = SIMD8<Float>(), u = SIMD8<UInt32>()
+                    for lane in 0..<8 {
+                        let bits = draws.next()
+                        u[lane] = trial % 50 == 0 ? special[(trial / 50 + lane) % special.count] : UInt32(truncatingIfNeeded: bits)
+                        v[lane] = Float(Int64(bits >> 40) - (1 << 23)) / Float(1 << 21)   // about −4…4
+                    }
+                    if trial % 997 == 0 { v[trial % 8] = .nan }
+                    if trial % 991 == 0 { v[(trial + 3) % 8] = .infinity }
+                    let out = ActivationRows.noisyPositive(v, u, sigma, edge, shift: shift)
+                    for lane in 0..<8 {
+                        let scalar = ActivationRows.noisyPositive(v[lane], u[lane], sigma, edge, shift: shift)
+                        if out[lane].bitPattern != scalar.bitPattern {
+                            XCTFail("σ \(sigma), v \(v[lane]), u \(u[lane]): eight-lane \(out[lane]), scalar \(scalar)")
+                            return
+                        }
+                        if scalar > 0 {
+                            evaluatedLanes += 1
+                            let p = (Double(u[lane]) + 0.5) / 4_294_967_296
+                            if p < 0.02425 || p > 1 - 0.02425 { tailLanes += 1 }
+                        }
+                    }
+                }
+            }
+            XCTAssertGreaterThan(tailLanes, 10_000, "the tails were exercised")
+            XCTAssertGreaterThan(evaluatedLanes, 1_000_000)
+            // Rows: the row functions against the scalar loop, widths around multiples of 8.
+            for m in [1, 7, 8, 37, 64, 6150] {
+                var rng = RNG(seed: UInt64(m))
+                let pre = (0..<m).map { _ in rng.normal() }, benc = (0..<m).map { _ in rng.normal() * 0.5 }
+                var expected = [Float](repeating: 0, count: m)
+                var reference = NoiseStream(seed: 5)
+                var j = 0
+                while j < m {
+                    let bits = reference.next()
+                    for half in 0..<2 where j < m {
+                        let u = UInt32(truncatingIfNeeded: half == 0 ? bits : bits >> 32)
+                        expected[j] = ActivationRows.noisyPositive(pre[j] + benc[j], u, 1, edge, shift: shift)
+                        j += 1
+                    }
+                }
+                var dense = pre, listed = pre
+                var feature = [Int32](repeating: -1, count: m), value = [Float](repeating: 0, count: m)
+                var denseStream = NoiseStream(seed: 5), listStream = NoiseStream(seed: 5)
+                let found = benc.withUnsafeBufferPointer { b in
+                    dense.withUnsafeMutableBufferPointer {
+                        ActivationRows.positiveWithNoiseDense($0.baseAddress!, b.baseAddress!, m, 1, edge, &denseStream)
+                    }
+                    return listed.withUnsafeMutableBufferPointer { l in
+                        feature.withUnsafeMutableBufferPointer { f in value.withUnsafeMutableBufferPointer { v in
+                            ActivationRows.positiveWithNoise(l.baseAddress!, b.baseAddress!, m, 1, edge, &listStream,
+                                                             f.baseAddress!, v.baseAddress!, dense: true)
+                        } }
+                    }
+                }
+                XCTAssertEqual(dense.map(\.bitPattern), expected.map(\.bitPattern), "dense row, m = \(m)")
+                XCTAssertEqual(listed.map(\.bitPattern), expected.map(\.bitPattern), "listed row written dense, m = \(m)")
+                let positive = expected.indices.filter { expected[$0] > 0 }
+                XCTAssertEqual(Array(feature.prefix(found)), positive.map { Int32($0) }, "listed features, m = \(m)")
+                XCTAssertEqual(Array(value.prefix(found)), positive.map { expected[$0] }, "listed values, m = \(m)")
+                var afterDense = reference, afterList = reference
+                XCTAssertEqual(denseStream.next(), afterDense.next(), "the dense row used the scalar loop's draws, m = \(m)")
+                XCTAssertEqual(listStream.next(), afterList.next(), "the listed row used the scalar loop's draws, m = \(m)")
+            }
+        }
+    }
+
     func testDecoderProjectionAndRenormalization() throws {
         let sae = try makeRandomSAE(.relu)
         var rng = RNG(seed: 1)
