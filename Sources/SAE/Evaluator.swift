@@ -61,8 +61,9 @@ public final class MetricsAccumulator {
         let noise = sae.config.noiseInEvaluation
         // The decode (row axpys or one c · W_dec GEMM) is chosen as the training step's, by DenseStep.crossoverDensity:
         // decode-only, the two measured even at 10% (`Benchmarks scan --case=eval-`), so no separate crossover.
+        // The metrics need only the reconstruction and the counts: on dense codes no entry list is built.
         workspace.forward(sae, x: x, rows: B, noiseSeed: noise ? sae.config.seed &+ 0xE7A1 : nil, step: batches,
-                          denseCodes: false, needGradients: false)
+                          denseCodes: false, needGradients: false, readsOnlyCounts: true)
         batches += 1
         let ws = workspace
         let recon = UnsafePointer(ws.recon.base)
@@ -81,12 +82,17 @@ public final class MetricsAccumulator {
                 sumSqErr += ws.rowSquaredError.base[b]
             }
         }
-        let feature = ws.entryFeature.base
         fires.withUnsafeMutableBufferPointer { f in
-            for e in 0..<ws.nnz { f[Int(feature[e])] += 1 }
+            if ws.countsAreDense {
+                let counts = ws.fireCount.base
+                for j in 0..<f.count { f[j] += Int(counts[j]) }
+            } else {
+                let feature = ws.entryFeature.base
+                for e in 0..<ws.nnz { f[Int(feature[e])] += 1 }
+            }
         }
         sumL0 += Double(ws.nnz)
-        sumL1 += Kernels.sumDouble(ws.entryValue.base, count: ws.nnz)
+        sumL1 += ws.l1Sum
         tokens += B
     }
 

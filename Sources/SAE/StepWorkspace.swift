@@ -196,14 +196,19 @@ final class StepWorkspace {
         }
     }
 
+    /// `readsOnlyCounts`: the caller reads the reconstruction and the counts (nnz, `fires`, `l1Sum`), not the entry
+    /// list, so a forward without gradients may write its codes dense and count them as the training step does
+    /// (chosen by the density of this workspace's last such forward).
     func forward(_ sae: SAE, x: UnsafePointer<Float>, rows B: Int, noiseSeed: UInt64?, step: UInt64,
-                 denseCodes: Bool, needGradients: Bool, training: Bool? = nil) {
+                 denseCodes: Bool, needGradients: Bool, training: Bool? = nil, readsOnlyCounts: Bool = false) {
         forward(sae.config.architecture.kind, sae, x: x, rows: B, noiseSeed: noiseSeed, step: step,
-                denseCodes: denseCodes, needGradients: needGradients, training: training ?? needGradients)
+                denseCodes: denseCodes, needGradients: needGradients, training: training ?? needGradients,
+                readsOnlyCounts: readsOnlyCounts)
     }
 
     private func forward<K: SAEKind>(_ kind: K.Type, _ sae: SAE, x: UnsafePointer<Float>, rows B: Int, noiseSeed: UInt64?,
-                                     step: UInt64, denseCodes: Bool, needGradients: Bool, training: Bool) {
+                                     step: UInt64, denseCodes: Bool, needGradients: Bool, training: Bool,
+                                     readsOnlyCounts: Bool = false) {
         let n = dIn, m = dSAE
         rows = B
         gradientsReady = false
@@ -240,7 +245,8 @@ final class StepWorkspace {
         // A training forward whose codes are expected dense (by the last batch's density) writes them dense and
         // counts them, without the entry list; the path is then chosen on this batch's own density, and a wrong
         // guess costs one pass (the list collected from the codes, or the codes scattered from the list).
-        let codesOnly = needGradients && DenseStep.writesCodesDense(K.self, sae, previousDensity: previousDensity)
+        let counted = needGradients || readsOnlyCounts
+        let codesOnly = counted && DenseStep.writesCodesDense(K.self, sae, previousDensity: previousDensity)
         activate(K.self, sae, rows: B, noiseSeed: noiseSeed, step: step, denseCodes: denseCodes, codesOnly: codesOnly)
         if DenseStep.chooses(K.self, sae, nnz: nnz, rows: B) {
             if !codesOnly { scatterCodes(rows: B, tally: needGradients) }
@@ -249,7 +255,7 @@ final class StepWorkspace {
             if codesOnly { collectEntries(K.self, rows: B) }
             decode(K.self, sae, x: x, rows: B, needGradients: needGradients)
         }
-        if needGradients { previousDensity = Double(nnz) / (Double(B) * Double(m)) }
+        if counted { previousDensity = Double(nnz) / (Double(B) * Double(m)) }
         K.finishStep(self, sae, needGradients: needGradients)
     }
 
@@ -574,7 +580,10 @@ final class StepWorkspace {
         }
     }
 
-    /// Number of rows in which feature j was active (valid after `backward`).
+    /// Σ c over the batch (after the forward).
+    var l1Sum: Double { denseL1 ?? Kernels.sumDouble(entryValue.base, count: nnz) }
+
+    /// Number of rows in which feature j was active (valid after `backward`, or after a forward that `readsOnlyCounts`).
     @inline(__always) func fires(_ j: Int) -> Int {
         countsAreDense ? Int(fireCount.base[j]) : colStart.base[j + 1] - colStart.base[j]
     }

@@ -156,6 +156,41 @@ extension DensePathTests {
     }
 }
 
+extension DensePathTests {
+    /// `eval` counts the codes where the activation wrote them dense (no entry list) when its last batch was dense:
+    /// batches alternating between ~35% and 0% dense make every guess of the automatic path wrong, and the metrics
+    /// must equal those of the evaluation forced onto the listed (sparse) path: L0 and every feature's density
+    /// exactly, L1 and the reconstruction terms to float32 summation order; NSAE with noise=always too.
+    func testEvaluationCountsTheSameOnEveryCodeLayout() throws {
+        var rng = RNG(seed: 17)
+        var x = Matrix(rows: 4 * 64, cols: dIn)
+        for b in 0..<x.rows { for i in 0..<dIn { x[b, i] = rng.normal() * ((b / 64) % 2 == 0 ? 4 : 0.01) } }
+        for (arch, noise) in [("relu", false), ("nsae", false), ("nsae", true)] {
+            let base = try makeSAE(arch, quantile: 1.3)
+            if noise { base.config.noise = .always }
+            var results: [StepPath: LayerMetrics] = [:]
+            for path in [StepPath.sparse, .dense, .automatic] {
+                let sae = base.copy()
+                sae.stepPath = path
+                results[path] = try Evaluator.evaluate(sae, on: x, batchSize: 64)
+            }
+            let listed = results[.sparse]!
+            XCTAssertGreaterThan(listed.l0, 0.1 * Double(dSAE), "\(arch): the dense batches are dense")
+            XCTAssertLessThan(listed.density.min()!, listed.density.max()!, "\(arch): densities vary")
+            for path in [StepPath.dense, .automatic] {
+                let m = results[path]!, label = "\(arch) noise \(noise) \(path)"
+                XCTAssertEqual(m.l0, listed.l0, label)
+                XCTAssertEqual(m.density, listed.density, label)
+                XCTAssertEqual(m.aliveCount, listed.aliveCount, label)
+                XCTAssertEqual(m.l1, listed.l1, accuracy: 1e-6 * listed.l1, label)
+                XCTAssertEqual(m.mse, listed.mse, accuracy: 1e-5 * listed.mse, label)
+                XCTAssertEqual(m.explainedVariance, listed.explainedVariance, accuracy: 1e-5, label)
+                XCTAssertEqual(m.suppression, listed.suppression, accuracy: 1e-5, label)
+            }
+        }
+    }
+}
+
 private final class FixedBatch: BatchSource {
     let x: Matrix
     init(_ x: Matrix) { self.x = x }
