@@ -66,3 +66,61 @@ extension LogitLens {
         return try compute(model: model, direction: sae.W_dec.row(feature), k: k, throughLayerNormScale: throughLayerNormScale)
     }
 }
+
+/// Each feature's firing rate and its mean activation where it fires, over the first tokens of a store hook in the
+/// shuffled reader's order (seed 0), encoded a chunk at a time: no [tokens, d_sae] matrix (10k tokens at 24576
+/// features would be a gigabyte), and the scans' encoder (one GEMM, no reconstruction) unless the evaluation draws
+/// noise, when the SAE's own seeded encoder gives the codes.
+public enum FeatureStatistics {
+    public struct Result: Sendable {
+        public var tokens: Int
+        public var density: [Double]
+        public var meanActivation: [Double]
+    }
+
+    public static func measure(store: ActivationStore, hook: Int, sae: SAE, tokens: Int, chunkRows: Int = 1024,
+                               context: WorkContext = .silent) throws -> Result {
+        guard store.hooks.indices.contains(hook) else {
+            throw ActivationsError("feature statistics: the store has no hook index \(hook) (it has \(store.hooks.count))")
+        }
+        guard sae.dIn == store.hooks[hook].d else {
+            throw ActivationsError("feature statistics: the SAE takes \(sae.dIn) inputs but store hook \(store.hooks[hook].name) has d = \(store.hooks[hook].d)")
+        }
+        let reader = try ShuffledBatchReader(store: store, hooks: [hook], seed: 0)
+        let total = min(max(tokens, 0), reader.rowsPerEpoch)
+        let m = sae.dSAE
+        var active = [Double](repeating: 0, count: m), sum = [Double](repeating: 0, count: m)
+        let encoder = try ScanEncoder(sae: sae)
+        var rng = RNG(seed: sae.config.seed &+ 0x5EED)
+        var done = 0
+        while done < total {
+            try context.checkCancelled()
+            let rows = min(max(chunkRows, 1), total - done)
+            let x = try reader.nextBatch(rows: rows)[0]
+            let add = { (codes: UnsafePointer<Float>) in
+                active.withUnsafeMutableBufferPointer { a in sum.withUnsafeMutableBufferPointer { s in
+                    let ap = a.baseAddress!, sp = s.baseAddress!
+                    // Workers own column ranges, so no two write one feature's sums.
+                    let workers = Parallel.workers(forWork: rows * m)
+                    Parallel.run(workers) { w in
+                        let columns = Parallel.slice(m, part: w, of: workers)
+                        for r in 0..<rows {
+                            let row = codes + r * m
+                            for f in columns where row[f] > 0 { ap[f] += 1; sp[f] += Double(row[f]) }
+                        }
+                    }
+                } }
+            }
+            if let encoder {
+                x.data.withUnsafeBufferPointer { add(encoder.encode($0.baseAddress!, rows: rows).codes) }
+            } else {
+                let codes = try sae.encode(x, noise: sae.config.noiseInEvaluation, rng: &rng)
+                codes.data.withUnsafeBufferPointer { add($0.baseAddress!) }
+            }
+            done += rows
+            context.report(ProgressUpdate(task: "features", done: done, total: total, unit: "tokens"))
+        }
+        return Result(tokens: total, density: active.map { total > 0 ? $0 / Double(total) : 0 },
+                      meanActivation: zip(sum, active).map { $1 > 0 ? $0 / $1 : 0 })
+    }
+}

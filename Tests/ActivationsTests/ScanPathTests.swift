@@ -119,6 +119,60 @@ final class ScanPathTests: XCTestCase {
         }
     }
 
+    /// `features`' density and mean activation (FeatureStatistics, chunk by chunk through the scan encoder) against
+    /// float64 codes over every non-BOS row of the store; with noise=always, the SAE's own seeded encoder on the same
+    /// rows; the token limit and the refusal of a store of another width.
+    func testFeatureStatisticsEqualBruteForce() throws {
+        let rows = 300, d = 8, m = 24
+        let store = try makeSyntheticStore(at: temporaryFolder(self), rows: rows)
+        let x = try store.matrix(hook: 0, rows: 0..<rows)
+        for arch in ["relu", "nsae"] {
+            let sae = try randomSAE(arch, d: d, m: m, seed: 13)
+            var w = sae.W_enc
+            for j in 0..<m { w[0, j] *= 0.01 }   // column 0 is the row index
+            let model = try SAE(config: sae.config, W_enc: w, b_enc: sae.b_enc, W_dec: sae.W_dec, b_dec: sae.b_dec)
+            var active = [Double](repeating: 0, count: m), sum = [Double](repeating: 0, count: m)
+            var counted = 0
+            for r in 0..<rows where r % 10 != 0 {
+                counted += 1
+                for j in 0..<m {
+                    var s = Double(model.b_enc[j])
+                    for i in 0..<d { s += (Double(x[r, i]) - Double(model.b_dec[i])) * Double(w[i, j]) }
+                    let c = arch == "nsae" ? (s > 0 ? tanh(s) : 0) : max(0, s)
+                    if c > 0 { active[j] += 1; sum[j] += c }
+                }
+            }
+            let measured = try FeatureStatistics.measure(store: store, hook: 0, sae: model, tokens: 10_000, chunkRows: 64)
+            XCTAssertEqual(measured.tokens, counted, arch)
+            XCTAssertEqual(measured.density, active.map { $0 / Double(counted) }, arch)
+            for j in 0..<m {
+                XCTAssertEqual(measured.meanActivation[j], active[j] > 0 ? sum[j] / active[j] : 0, accuracy: 1e-5, "\(arch) feature \(j)")
+            }
+            XCTAssertTrue(active.contains { $0 > 0 && $0 < Double(counted) }, "\(arch): densities strictly between 0 and 1")
+            XCTAssertEqual(try FeatureStatistics.measure(store: store, hook: 0, sae: model, tokens: 50).tokens, 50)
+        }
+        // noise=always: the codes of the SAE's own encoder (one chunk, so one draw of its seeded stream).
+        let quiet = try randomSAE("nsae", d: d, m: m, seed: 14)
+        var noisyConfig = quiet.config
+        noisyConfig.noise = .always
+        let noisy = try SAE(config: noisyConfig, W_enc: quiet.W_enc, b_enc: quiet.b_enc, W_dec: quiet.W_dec, b_dec: quiet.b_dec)
+        XCTAssertTrue(noisy.config.noiseInEvaluation)
+        let reader = try ShuffledBatchReader(store: store, hooks: [0], seed: 0)
+        let tokens = reader.rowsPerEpoch
+        var rng = RNG(seed: noisy.config.seed &+ 0x5EED)
+        let codes = try noisy.encode(try reader.nextBatch(rows: tokens)[0], noise: true, rng: &rng)
+        let measured = try FeatureStatistics.measure(store: store, hook: 0, sae: noisy, tokens: tokens, chunkRows: tokens)
+        for j in 0..<m {
+            let fired = (0..<tokens).filter { codes[$0, j] > 0 }
+            XCTAssertEqual(measured.density[j], Double(fired.count) / Double(tokens), "noisy feature \(j)")
+            let mean = fired.isEmpty ? 0 : fired.map { Double(codes[$0, j]) }.reduce(0, +) / Double(fired.count)
+            XCTAssertEqual(measured.meanActivation[j], mean, accuracy: 1e-9, "noisy feature \(j)")
+        }
+        let wide = try randomSAE("relu", d: d + 1, m: m, seed: 15)
+        XCTAssertThrowsMessage(try FeatureStatistics.measure(store: store, hook: 0, sae: wide, tokens: 10),
+                               contains: ["takes 9 inputs", "has d = 8"])
+    }
+
     /// The evaluation's dense decode (c · W_dec as one GEMM) and sparse decode (row axpys over the active entries)
     /// give the same metrics, at several densities.
     func testEvaluationDenseAndSparseDecodesAgree() throws {

@@ -34,14 +34,15 @@ extension Engines {
         if let storeObject = object.store {
             // Density and mean activation measured on up to 10k tokens of the layer's activations.
             let hook = try hookIndices(object, storeObject.store, call, argument: 0)[index]
-            let reader = try ShuffledBatchReader(store: storeObject.store, hooks: [hook], seed: 0)
-            let n = min(10_000, reader.rowsPerEpoch)
-            if n > 0 {
-                let codes = try sae.encode(try reader.nextBatch(rows: n)[0])
-                var active = [Double](repeating: 0, count: sae.dSAE), sum = [Double](repeating: 0, count: sae.dSAE)
-                for r in 0..<codes.rows { for f in 0..<codes.cols where codes[r, f] > 0 { active[f] += 1; sum[f] += Double(codes[r, f]) } }
-                density = active.map { $0 / Double(n) }
-                meanActivation = zip(sum, active).map { $1 > 0 ? $0 / $1 : 0 }
+            let work = call.work("features")
+            let measured: FeatureStatistics.Result
+            do {
+                defer { call.finish(work) }
+                measured = try FeatureStatistics.measure(store: storeObject.store, hook: hook, sae: sae, tokens: 10_000, context: work)
+            }
+            if measured.tokens > 0 {
+                density = measured.density
+                meanActivation = measured.meanActivation
             }
         }
         var order = Array(0..<sae.dSAE)
