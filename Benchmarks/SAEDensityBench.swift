@@ -6,11 +6,12 @@ import Tensor
 /// The SAE step at every sparsity (issue 19): relu and nsae, 768→6144 and 768→24576 (6144 only with --quick),
 /// batch 4096, L0 ≈ 1%, 5%, 10%, 25%, 50% of features (b_enc set to the Gaussian quantile of the target: x ~ N(0, I)
 /// and unit encoder rows give pre ~ N(0, 1), N(0, 2) with nsae's noise σ = 1). Each case is one `train` call whose
-/// steps alternate the path (automatic first, as warm-up, which records the path DenseStep chooses; then sparse,
-/// dense, sparse, dense…), each step timed on its own; a path's figure is its best step, the automatic figure the
-/// chosen path's. The dense numpy peer (and the PyTorch peer without --quick) run in the same invocation, after the
-/// cases of each size, through Benchmarks/peer_run.py; the table gives each case's ratio to them and the load
-/// average. Run alone with `swift run -c release Benchmarks sae-density`; `--dsae=24576` for one size only.
+/// steps force the path (automatic first, as warm-up, which records the path DenseStep chooses; then the sparse
+/// steps, then the dense ones), each step timed on its own; a path's figure is its best step, the automatic figure
+/// the chosen path's. The dense numpy peer (and the PyTorch peer without --quick) run in the same invocation, after the
+/// cases of each size, through Benchmarks/peer_run.py; with nsae cases also the NSAE's own step in numpy
+/// (Benchmarks/sae_numpy_nsae.py: the same five matmuls plus the NSAE's noise and tanh, which the ReLU peer does not
+/// do). The table gives each case's ratio to them and the load average. Run alone with `swift run -c release Benchmarks sae-density`; `--dsae=24576` for one size only.
 func runSAEDensityBench(_ options: BenchOptions) throws {
     BLAS.setThreads(2)
     let dIn = 768, batch = 4096
@@ -31,7 +32,9 @@ func runSAEDensityBench(_ options: BenchOptions) throws {
                 try sae.setParameters(b_enc: [Float](repeating: -target.quantile * spread, count: dSAE))
                 let reps = options.quick || dSAE > 10_000 ? 2 : 3
                 let timedPaths: [StepPath] = switch options.onlyPath { case "sparse": [.sparse]; case "dense": [.dense]; default: [.sparse, .dense] }
-                let schedule = [StepPath.automatic] + Array(repeating: timedPaths, count: reps).flatMap { $0 }
+                // Each path's steps back to back, as a training run takes them (a dense step right after a sparse
+                // one ran up to ~15% slower, nsae 50%: 1302 ms alternating, 1142 in a run of dense steps).
+                let schedule = [StepPath.automatic] + timedPaths.flatMap { Array(repeating: $0, count: reps) }
                 let timed = try timeSteps(sae, x: x, schedule: schedule)
                 var best: [StepPath: Double] = [:]
                 for (path, seconds) in zip(schedule, timed.seconds).dropFirst() { best[path] = min(best[path] ?? .infinity, seconds) }
@@ -52,6 +55,9 @@ func runSAEDensityBench(_ options: BenchOptions) throws {
         table.loadAfterCases = LoadAverage.read()
         guard options.onlyPath == nil else { table.print(options, batch: batch); continue }
         table.numpy = PeerStep.run("sae_numpy.py", dSAE: dSAE, batch: batch, quick: options.quick)
+        if table.rows.contains(where: { $0.arch == "nsae" }) {
+            table.numpyNSAE = PeerStep.run("sae_numpy_nsae.py", dSAE: dSAE, batch: batch, quick: options.quick, local: true)
+        }
         table.torch = options.quick ? nil : PeerStep.run("sae_torch.py", dSAE: dSAE, batch: batch, quick: false)
         table.print(options, batch: batch)
     }
@@ -130,6 +136,8 @@ struct DensityTable {
     var rows: [DensityRow] = []
     var numpy: PeerStep?
     var torch: PeerStep?
+    /// The NSAE's own step in numpy (Benchmarks/sae_numpy_nsae.py), for the nsae rows.
+    var numpyNSAE: PeerStep?
 
     func print(_ options: BenchOptions, batch: Int) {
         for row in rows {
@@ -137,6 +145,9 @@ struct DensityTable {
             let rate = Double(batch) / (row.stepMs / 1e3)
             if let numpy { extra["vs_numpy"] = (rate / numpy.rate * 100).rounded() / 100; extra["numpy_act_s"] = numpy.rate.rounded() }
             if let torch { extra["vs_torch"] = (rate / torch.rate * 100).rounded() / 100; extra["torch_act_s"] = torch.rate.rounded() }
+            if row.arch == "nsae", let numpyNSAE {
+                extra["vs_numpy_nsae"] = (rate / numpyNSAE.rate * 100).rounded() / 100; extra["numpy_nsae_act_s"] = numpyNSAE.rate.rounded()
+            }
             guard options.json, !extra.isEmpty else { continue }
             BenchResult(bench: "sae", caseName: "\(row.arch) \(size) L0 \(row.percent)% vs peers", metric: "ratio",
                         value: extra["vs_numpy"] as? Double ?? 0, extra: extra).emit(options)
@@ -144,16 +155,19 @@ struct DensityTable {
         guard !options.json else { return }
         writeLine("")
         writeLine("SAE step \(size), one step in ms (best of the timed steps); load average \(loadBefore) before, \(loadAfterCases) after the cases")
-        writeLine("peers (same run, after the cases): " + [numpy.map { "numpy \($0.summary)" } ?? "numpy: none",
-                                                           torch.map { "torch \($0.summary)" } ?? (options.quick ? "torch: not run with --quick" : "torch: none")]
-                    .joined(separator: "; "))
-        writeLine("arch  L0 target    L0  sparse ms  dense ms  path    step ms    act/s  ×numpy  ×torch")
+        var peers: [String] = [numpy.map { "numpy \($0.summary)" } ?? "numpy: none"]
+        peers.append(torch.map { "torch \($0.summary)" } ?? (options.quick ? "torch: not run with --quick" : "torch: none"))
+        if let numpyNSAE { peers.append("numpy NSAE step \(numpyNSAE.summary)") }
+        writeLine("peers (same run, after the cases): " + peers.joined(separator: "; "))
+        writeLine("arch  L0 target    L0  sparse ms  dense ms  path    step ms    act/s  ×numpy  ×torch  ×numpy NSAE step")
         for row in rows {
             let rate = Double(batch) / (row.stepMs / 1e3)
             let vsNumpy = numpy.map { String(format: "%6.2f", rate / $0.rate) } ?? "     -"
             let vsTorch = torch.map { String(format: "%6.2f", rate / $0.rate) } ?? "     -"
-            writeLine(String(format: "%-5@ %8d%% %5.0f %10.0f %9.0f  %-6@ %8.0f %8.0f  %@  %@", row.arch as NSString, row.percent,
-                             row.l0, row.sparseMs, row.denseMs, row.path as NSString, row.stepMs, rate, vsNumpy as NSString, vsTorch as NSString))
+            let vsNSAE = row.arch == "nsae" ? numpyNSAE.map { String(format: "%6.2f", rate / $0.rate) } ?? "     -" : "     -"
+            writeLine(String(format: "%-5@ %8d%% %5.0f %10.0f %9.0f  %-6@ %8.0f %8.0f  %@  %@  %@", row.arch as NSString, row.percent,
+                             row.l0, row.sparseMs, row.denseMs, row.path as NSString, row.stepMs, rate, vsNumpy as NSString,
+                             vsTorch as NSString, vsNSAE as NSString))
         }
         writeLine("")
     }
@@ -172,9 +186,10 @@ struct PeerStep {
     }
 
     /// Runs the peer for one d_sae; nil (with a line saying why) when it cannot run or prints no figure.
-    static func run(_ script: String, dSAE: Int, batch: Int, quick: Bool) -> PeerStep? {
+    /// `local`: the script is in this folder (Benchmarks/), not in ../shared/peers.
+    static func run(_ script: String, dSAE: Int, batch: Int, quick: Bool, local: Bool = false) -> PeerStep? {
         let benchmarks = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        let path = benchmarks.appendingPathComponent("../../shared/peers/\(script)").standardizedFileURL.path
+        let path = benchmarks.appendingPathComponent(local ? script : "../../shared/peers/\(script)").standardizedFileURL.path
         guard FileManager.default.fileExists(atPath: path) else {
             writeLine("# peer \(script) skipped: \(path) not found")
             return nil

@@ -1,4 +1,5 @@
-"""Runs a dense SAE-step peer of ../shared/peers (sae_numpy.py, sae_torch.py) for the Swift benchmarks.
+"""Runs a dense SAE-step peer of ../shared/peers (sae_numpy.py, sae_torch.py), or this folder's NSAE step in numpy
+(sae_numpy_nsae.py), for the Swift benchmarks.
 
 The peers' timing helper (benchutil.timeit) keeps only runs during which other processes used < 5% of a core and
 waits up to 2 minutes for an idle machine before each case. On this shared machine (4-5 sessions building) that
@@ -16,6 +17,8 @@ import sys
 
 script = os.path.abspath(sys.argv[1])
 sys.path.insert(0, os.path.dirname(script))
+# The peers' timing helper, also for this folder's own peer (sae_numpy_nsae.py).
+sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "peers"))
 import benchutil  # noqa: E402
 
 _timeit = benchutil.timeit

@@ -40,14 +40,33 @@ enum DenseStep {
     /// there. (Before the dense path's change: 15%, from 0.65–0.76 at 10% and 1.44–1.58 at 25%; before that 12%.)
     static let crossoverDensity = 0.15
 
+    /// The crossover once W_dec [m, n] no longer fits the last-level cache (the sparse decode then gathers its rows
+    /// from memory): training 11% (the crossing measured at 768→24576, 75 MB of W_dec: 11–12% last stop; 10%:
+    /// relu 3917 / 3961 ms sparse / dense on 2026-12-02, quiet); a decode alone (`eval`, no gradients) 5%: at
+    /// 768→24576 the evaluation's sparse decode took 40.4–41.7 s over 65,536 tokens at L0 10% (0.86× numpy) and
+    /// 18.8–19.6 s at 1%, the dense one 28.5–30.1 s at 50% (`Benchmarks scan --tokens=65536 --case=eval`), of which
+    /// ~13.4 s is the encoder GEMM at either density: the sparse decode grows ~2.4 s per percent from ~5.6 s, the
+    /// dense one ~15 s, crossing near 5%. (At 768→6144 the two decodes measured even at 10%, so 15% stays there.)
+    static let largeDictionaryCrossover = (training: 0.11, decodeOnly: 0.05)
+
+    /// The last-level cache of this machine kind (lscpu: 32 MiB, one instance). Not read from sysconf: on this VM
+    /// it reports 320 MB.
+    static let lastLevelCacheBytes = 32 << 20
+
+    /// The density from which an SAE's step (or, `decodeOnly`, its decode without gradients) takes the dense path.
+    static func crossover(_ sae: SAE, decodeOnly: Bool) -> Double {
+        guard sae.dSAE * sae.dIn * MemoryLayout<Float>.size > lastLevelCacheBytes else { return crossoverDensity }
+        return decodeOnly ? largeDictionaryCrossover.decodeOnly : largeDictionaryCrossover.training
+    }
+
     /// Whether a training forward of kind K writes its codes dense (and lists no entries), from the density of
     /// the SAE's last batch (dense before the first: a standard initialisation fires about half the features).
-    static func writesCodesDense<K: SAEKind>(_ kind: K.Type, _ sae: SAE, previousDensity: Double?) -> Bool {
+    static func writesCodesDense<K: SAEKind>(_ kind: K.Type, _ sae: SAE, previousDensity: Double?, decodeOnly: Bool) -> Bool {
         guard K.hasDenseStep else { return false }
         switch sae.stepPath {
         case .sparse: return false
         case .dense: return true
-        case .automatic: return (previousDensity ?? 1) >= crossoverDensity
+        case .automatic: return (previousDensity ?? 1) >= crossover(sae, decodeOnly: decodeOnly)
         }
     }
 
@@ -58,14 +77,14 @@ enum DenseStep {
     static func blockRows(features m: Int, rows B: Int) -> Int { min(B, max(256, (3 << 20) / max(m, 1))) }
 
     /// Whether a step of kind K on this batch takes the dense path.
-    static func chooses<K: SAEKind>(_ kind: K.Type, _ sae: SAE, nnz: Int, rows: Int) -> Bool {
+    static func chooses<K: SAEKind>(_ kind: K.Type, _ sae: SAE, nnz: Int, rows: Int, decodeOnly: Bool) -> Bool {
         guard K.hasDenseStep else { return false }
         switch sae.stepPath {
         case .sparse: return false
         case .dense: return true
         case .automatic:
             let cells = Double(rows) * Double(sae.dSAE)
-            return cells > 0 && Double(nnz) / cells >= crossoverDensity
+            return cells > 0 && Double(nnz) / cells >= crossover(sae, decodeOnly: decodeOnly)
         }
     }
 }

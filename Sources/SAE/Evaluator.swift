@@ -59,8 +59,8 @@ public final class MetricsAccumulator {
         let n = sae.dIn
         guard B > 0 else { return }
         let noise = sae.config.noiseInEvaluation
-        // The decode (row axpys or one c · W_dec GEMM) is chosen as the training step's, by DenseStep.crossoverDensity:
-        // decode-only, the two measured even at 10% (`Benchmarks scan --case=eval-`), so no separate crossover.
+        // The decode (row axpys or one c · W_dec GEMM) is chosen by DenseStep.crossover(decodeOnly: true): the
+        // training step's 15% while W_dec fits the last-level cache (the two decodes measured even at 10%), 5% beyond.
         // The metrics need only the reconstruction and the counts: on dense codes no entry list is built.
         workspace.forward(sae, x: x, rows: B, noiseSeed: noise ? sae.config.seed &+ 0xE7A1 : nil, step: batches,
                           denseCodes: false, needGradients: false, readsOnlyCounts: true)

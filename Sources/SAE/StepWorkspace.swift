@@ -246,9 +246,10 @@ final class StepWorkspace {
         // counts them, without the entry list; the path is then chosen on this batch's own density, and a wrong
         // guess costs one pass (the list collected from the codes, or the codes scattered from the list).
         let counted = needGradients || readsOnlyCounts
-        let codesOnly = counted && DenseStep.writesCodesDense(K.self, sae, previousDensity: previousDensity)
+        let codesOnly = counted && DenseStep.writesCodesDense(K.self, sae, previousDensity: previousDensity,
+                                                              decodeOnly: !needGradients)
         activate(K.self, sae, rows: B, noiseSeed: noiseSeed, step: step, denseCodes: denseCodes, codesOnly: codesOnly)
-        if DenseStep.chooses(K.self, sae, nnz: nnz, rows: B) {
+        if DenseStep.chooses(K.self, sae, nnz: nnz, rows: B, decodeOnly: !needGradients) {
             if !codesOnly { scatterCodes(rows: B, tally: needGradients) }
             denseDecode(K.self, sae, x: x, rows: B, needGradients: needGradients)
         } else {
