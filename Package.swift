@@ -37,7 +37,7 @@ let package = Package(
         ]),
         .executableTarget(name: "Benchmarks", dependencies: [
             "Tensor", "GPT2", "SAE", "Activations", "Workbench", "COpenBLAS",
-        ], path: "Benchmarks", exclude: ["kernel_bench.py", "peer_run.py", "scan_peer.py"]),
+        ], path: "Benchmarks", exclude: ["kernel_bench.py", "peer_run.py", "scan_peer.py", "sae_numpy_nsae.py"]),
 
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "GPT2Tests", dependencies: ["GPT2", "Tensor"], exclude: ["Fixtures"]),
