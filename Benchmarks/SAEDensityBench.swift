@@ -11,7 +11,8 @@ import Tensor
 /// the chosen path's. The dense numpy peer (and the PyTorch peer without --quick) run in the same invocation, after the
 /// cases of each size, through Benchmarks/peer_run.py; with nsae cases also the NSAE's own step in numpy
 /// (Benchmarks/sae_numpy_nsae.py: the same five matmuls plus the NSAE's noise and tanh, which the ReLU peer does not
-/// do). The table gives each case's ratio to them and the load average. Run alone with `swift run -c release Benchmarks sae-density`; `--dsae=24576` for one size only.
+/// do). The table gives each case's ratio to them and the load average. Run alone with
+/// `swift run -c release Benchmarks sae-density`; `--dsae=24576` for one size only.
 func runSAEDensityBench(_ options: BenchOptions) throws {
     BLAS.setThreads(2)
     let dIn = 768, batch = 4096

@@ -44,32 +44,35 @@ enum GaussianNoise {
         let low = 0.02425
         if p < low { return tail((-2 * Foundation.log(p)).squareRoot()) }
         if p > 1 - low { return -tail((-2 * Foundation.log(1 - p)).squareRoot()) }
-        let q = p - 0.5, r = q * q
-        return (((((-3.969683028665376e+01 * r + 2.209460984245205e+02) * r - 2.759285104469687e+02) * r
-                  + 1.383577518672690e+02) * r - 3.066479806614716e+01) * r + 2.506628277459239e+00) * q
-            / (((((-5.447609879822406e+01 * r + 1.615858368580409e+02) * r - 1.556989798598866e+02) * r
-                 + 6.680131188771972e+01) * r - 1.328068155288572e+01) * r + 1)
+        return central(SIMD2(repeating: p - 0.5))[0]
     }
 
-    /// `inverseNormalCDF` of eight probabilities at once, the same value lane for lane: the central region's
-    /// rational function as the same IEEE operations in the same order (no contraction into FMAs, as in the
-    /// scalar code), the tails (|p − ½| > ½ − 0.02425, 4.85% of draws) through the scalar function. Lanes outside
-    /// `needed` are left unevaluated in the tails (their value is not used).
+    /// Acklam's central region (|p − ½| ≤ ½ − 0.02425) lane by lane, q = p − ½: written once for the scalar Φ⁻¹
+    /// (through a two-lane vector) and the eight-lane one, so both give the same value; plain IEEE operations in this
+    /// order (Swift does not contract them into FMAs).
     @inline(__always)
-    static func inverseNormalCDF(_ p: SIMD8<Double>, needed: SIMDMask<SIMD8<Int32>>) -> SIMD8<Double> {
-        let low = 0.02425
-        let q = p - 0.5, r = q * q
-        var numerator: SIMD8<Double> = -3.969683028665376e+01 * r + 2.209460984245205e+02
+    static func central<V: SIMD>(_ q: V) -> V where V.Scalar == Double {
+        let r = q * q
+        var numerator: V = -3.969683028665376e+01 * r + 2.209460984245205e+02
         numerator = numerator * r - 2.759285104469687e+02
         numerator = numerator * r + 1.383577518672690e+02
         numerator = numerator * r - 3.066479806614716e+01
         numerator = numerator * r + 2.506628277459239e+00
-        var denominator: SIMD8<Double> = -5.447609879822406e+01 * r + 1.615858368580409e+02
+        var denominator: V = -5.447609879822406e+01 * r + 1.615858368580409e+02
         denominator = denominator * r - 1.556989798598866e+02
         denominator = denominator * r + 6.680131188771972e+01
         denominator = denominator * r - 1.328068155288572e+01
         denominator = denominator * r + 1
-        var value = numerator * q / denominator
+        return numerator * q / denominator
+    }
+
+    /// `inverseNormalCDF` of eight probabilities at once, the same value lane for lane: the central region as one
+    /// eight-lane `central`, the tails (|p − ½| > ½ − 0.02425, 4.85% of draws) through the scalar function. Lanes
+    /// outside `needed` are left unevaluated in the tails (their value is not used).
+    @inline(__always)
+    static func inverseNormalCDF(_ p: SIMD8<Double>, needed: SIMDMask<SIMD8<Int32>>) -> SIMD8<Double> {
+        let low = 0.02425
+        var value = central(p - 0.5)
         let tail = (p .< low) .| (p .> 1 - low)
         if any(tail) {
             for lane in 0..<8 where tail[lane] && needed[lane] { value[lane] = inverseNormalCDF(p[lane]) }

@@ -208,7 +208,7 @@ final class StepWorkspace {
 
     private func forward<K: SAEKind>(_ kind: K.Type, _ sae: SAE, x: UnsafePointer<Float>, rows B: Int, noiseSeed: UInt64?,
                                      step: UInt64, denseCodes: Bool, needGradients: Bool, training: Bool,
-                                     readsOnlyCounts: Bool = false) {
+                                     readsOnlyCounts: Bool) {
         let n = dIn, m = dSAE
         rows = B
         gradientsReady = false
