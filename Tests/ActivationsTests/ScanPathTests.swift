@@ -171,6 +171,11 @@ final class ScanPathTests: XCTestCase {
         let wide = try randomSAE("relu", d: d + 1, m: m, seed: 15)
         XCTAssertThrowsMessage(try FeatureStatistics.measure(store: store, hook: 0, sae: wide, tokens: 10),
                                contains: ["takes 9 inputs", "has d = 8"])
+        let hooks = store.hooks.count
+        XCTAssertThrowsMessage(try FeatureStatistics.measure(store: store, hook: hooks, sae: noisy, tokens: 10),
+                               contains: ["no hook index \(hooks)", "it has \(hooks)"])
+        XCTAssertThrowsMessage(try FeatureStatistics.measure(store: store, hook: -1, sae: noisy, tokens: 10),
+                               contains: ["no hook index -1"])
     }
 
     /// The evaluation's dense decode (c · W_dec as one GEMM) and sparse decode (row axpys over the active entries)
