@@ -180,7 +180,8 @@ struct PeerStep {
     var rate: Double
     var medianSeconds: Double
     /// The peer's fastest timed step (its "min"): the density table compares best step with best step, since this
-    /// VM's neighbours now and then slow a whole stretch of steps by up to 50% and ours are a best of two as well.
+    /// VM's neighbours now and then slow a whole stretch of steps by up to 50% and its own figures are the best of
+    /// the timed steps too. `Benchmarks sae` and `sae-sweep` still divide by the median `rate`.
     var bestSeconds: Double = .nan
     /// Activations per second at the fastest step (the median's rate when the peer printed no min).
     var bestRate: Double { bestSeconds.isFinite && medianSeconds.isFinite && bestSeconds > 0 ? rate * medianSeconds / bestSeconds : rate }
@@ -188,7 +189,8 @@ struct PeerStep {
     var load: String
 
     var summary: String {
-        String(format: "%.0f act/s at its best step (%.0f ms; median %.0f ms", bestRate, bestSeconds * 1e3, medianSeconds * 1e3)
+        String(format: "median %.0f act/s (%.0f ms", rate, medianSeconds * 1e3)
+            + (bestSeconds.isFinite ? String(format: "; best step %.0f act/s, %.0f ms", bestRate, bestSeconds * 1e3) : "")
             + (foreignCPU.map { String(format: ", other processes %.2f cores", $0) } ?? "") + ", load \(load))"
     }
 
