@@ -12,7 +12,7 @@ import Tensor
 /// cases of each size, through Benchmarks/peer_run.py; with nsae cases also the NSAE's own step in numpy
 /// (Benchmarks/sae_numpy_nsae.py: the same five matmuls plus the NSAE's noise and tanh, which the ReLU peer does not
 /// do). The table gives each case's ratio to them and the load average. Run alone with
-/// `swift run -c release Benchmarks sae-density`; `--dsae=24576` for one size only.
+/// `swift run -c release Benchmarks sae-density`; `--dsae=24576` for one size only; `--rounds=3` for firmer ratios.
 func runSAEDensityBench(_ options: BenchOptions) throws {
     BLAS.setThreads(2)
     let dIn = 768, batch = 4096
@@ -24,44 +24,79 @@ func runSAEDensityBench(_ options: BenchOptions) throws {
     // Φ⁻¹(1 − p) for the target fractions p.
     let targets: [(fraction: Double, quantile: Float)] = [(0.01, 2.3263), (0.05, 1.6449), (0.10, 1.2816),
                                                           (0.25, 0.6745), (0.50, 0)]
+    // `--rounds=N` runs the cases and the peers N times over, in turn, and ends with a table of each side's best
+    // over the rounds: this VM's slow stretches last minutes, longer than a round's cases or its peers, so one
+    // round's ratio can compare a quiet side with a slowed one (three rounds on 2026-12-03: nsae 50% 0.84–1.15×).
+    let rounds = try densityRounds(CommandLine.arguments)
     for dSAE in sizes {
-        var table = DensityTable(size: "\(dIn)x\(dSAE) b\(batch)", loadBefore: LoadAverage.read())
-        for arch in ["relu", "nsae"] where options.selects(arch) {
-            for target in targets where options.selects("\(arch) \(Int(target.fraction * 100))%") {
-                let sae = try SAERegistry.make(arch, dIn: dIn, dSAE: dSAE, alpha: arch == "relu" ? 1e-3 : 1e-6, seed: 5)
-                let spread: Float = arch == "relu" ? 1 : Float(2).squareRoot()
-                try sae.setParameters(b_enc: [Float](repeating: -target.quantile * spread, count: dSAE))
-                let reps = options.quick || dSAE > 10_000 ? 2 : 3
-                let timedPaths: [StepPath] = switch options.onlyPath { case "sparse": [.sparse]; case "dense": [.dense]; default: [.sparse, .dense] }
-                // Each path's steps back to back, as a training run takes them (a dense step right after a sparse
-                // one ran up to ~15% slower, nsae 50%: 1302 ms alternating, 1142 in a run of dense steps).
-                let schedule = [StepPath.automatic] + timedPaths.flatMap { Array(repeating: $0, count: reps) }
-                let timed = try timeSteps(sae, x: x, schedule: schedule)
-                var best: [StepPath: Double] = [:]
-                for (path, seconds) in zip(schedule, timed.seconds).dropFirst() { best[path] = min(best[path] ?? .infinity, seconds) }
-                let auto = best[timed.warmUpTookDense ? .dense : .sparse] ?? best.values.min()!
-                let row = DensityRow(arch: arch, percent: Int(target.fraction * 100), l0: timed.l0, dSAE: dSAE,
-                                     sparseMs: (best[.sparse] ?? .nan) * 1e3, denseMs: (best[.dense] ?? .nan) * 1e3,
-                                     path: timed.warmUpTookDense ? "dense" : "sparse", stepMs: auto * 1e3)
-                BenchResult(bench: "sae", caseName: "\(arch) \(dIn)x\(dSAE) b\(batch) L0 \(row.percent)%",
-                            metric: "activations_per_s", value: Double(batch) / auto,
-                            extra: ["l0": timed.l0.rounded(), "l0_fraction": (timed.l0 / Double(dSAE) * 1000).rounded() / 1000,
-                                    "step_ms": (row.stepMs * 10).rounded() / 10, "sparse_ms": (row.sparseMs * 10).rounded() / 10,
-                                    "dense_ms": (row.denseMs * 10).rounded() / 10, "path": row.path,
-                                    "load_average": LoadAverage.read()]).emit(options)
-                table.rows.append(row)
-            }
+        var best: DensityTable?
+        for round in 1...rounds {
+            guard var table = try densityRound(options, x: x, dIn: dIn, dSAE: dSAE, batch: batch, targets: targets) else { break }
+            if rounds > 1 { table.title = "round \(round) of \(rounds)" }
+            table.print(options, batch: batch, emitRatios: rounds == 1)
+            best = best.map { $0.merged(with: table) } ?? table
         }
-        guard !table.rows.isEmpty else { continue }
-        table.loadAfterCases = LoadAverage.read()
-        guard options.onlyPath == nil else { table.print(options, batch: batch); continue }
-        table.numpy = PeerStep.run("sae_numpy.py", dSAE: dSAE, batch: batch, quick: options.quick)
-        if table.rows.contains(where: { $0.arch == "nsae" }) {
-            table.numpyNSAE = PeerStep.run("sae_numpy_nsae.py", dSAE: dSAE, batch: batch, quick: options.quick, local: true)
+        if rounds > 1, var best {
+            best.title = "best of \(rounds) rounds (each case's and each peer's fastest step over the rounds)"
+            best.print(options, batch: batch, emitRatios: true)
         }
-        table.torch = options.quick ? nil : PeerStep.run("sae_torch.py", dSAE: dSAE, batch: batch, quick: false)
-        table.print(options, batch: batch)
     }
+}
+
+/// The value of `--rounds=N` (1 without it); a value that is not a whole number from 1 to 100 is refused.
+func densityRounds(_ arguments: [String]) throws -> Int {
+    guard let text = arguments.last(where: { $0.hasPrefix("--rounds=") })?.dropFirst("--rounds=".count) else { return 1 }
+    guard let rounds = Int(text), (1...100).contains(rounds) else {
+        throw BenchmarkInputError(message: "--rounds=\(text): expected a whole number of rounds from 1 to 100")
+    }
+    return rounds
+}
+
+struct BenchmarkInputError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
+
+/// One round at one size: every selected case, then (unless one path is forced) the peers; nil when no case is
+/// selected.
+private func densityRound(_ options: BenchOptions, x: Matrix, dIn: Int, dSAE: Int, batch: Int,
+                          targets: [(fraction: Double, quantile: Float)]) throws -> DensityTable? {
+    var table = DensityTable(size: "\(dIn)x\(dSAE) b\(batch)", loadBefore: LoadAverage.read())
+    for arch in ["relu", "nsae"] where options.selects(arch) {
+        for target in targets where options.selects("\(arch) \(Int(target.fraction * 100))%") {
+            let sae = try SAERegistry.make(arch, dIn: dIn, dSAE: dSAE, alpha: arch == "relu" ? 1e-3 : 1e-6, seed: 5)
+            let spread: Float = arch == "relu" ? 1 : Float(2).squareRoot()
+            try sae.setParameters(b_enc: [Float](repeating: -target.quantile * spread, count: dSAE))
+            let reps = options.quick || dSAE > 10_000 ? 2 : 3
+            let timedPaths: [StepPath] = switch options.onlyPath { case "sparse": [.sparse]; case "dense": [.dense]; default: [.sparse, .dense] }
+            // Each path's steps back to back, as a training run takes them (a dense step right after a sparse
+            // one ran up to ~15% slower, nsae 50%: 1302 ms alternating, 1142 in a run of dense steps).
+            let schedule = [StepPath.automatic] + timedPaths.flatMap { Array(repeating: $0, count: reps) }
+            let timed = try timeSteps(sae, x: x, schedule: schedule)
+            var best: [StepPath: Double] = [:]
+            for (path, seconds) in zip(schedule, timed.seconds).dropFirst() { best[path] = min(best[path] ?? .infinity, seconds) }
+            let auto = best[timed.warmUpTookDense ? .dense : .sparse] ?? best.values.min()!
+            let row = DensityRow(arch: arch, percent: Int(target.fraction * 100), l0: timed.l0, dSAE: dSAE,
+                                 sparseMs: (best[.sparse] ?? .nan) * 1e3, denseMs: (best[.dense] ?? .nan) * 1e3,
+                                 path: timed.warmUpTookDense ? "dense" : "sparse", stepMs: auto * 1e3)
+            BenchResult(bench: "sae", caseName: "\(arch) \(dIn)x\(dSAE) b\(batch) L0 \(row.percent)%",
+                        metric: "activations_per_s", value: Double(batch) / auto,
+                        extra: ["l0": timed.l0.rounded(), "l0_fraction": (timed.l0 / Double(dSAE) * 1000).rounded() / 1000,
+                                "step_ms": (row.stepMs * 10).rounded() / 10, "sparse_ms": (row.sparseMs * 10).rounded() / 10,
+                                "dense_ms": (row.denseMs * 10).rounded() / 10, "path": row.path,
+                                "load_average": LoadAverage.read()]).emit(options)
+            table.rows.append(row)
+        }
+    }
+    guard !table.rows.isEmpty else { return nil }
+    table.loadAfterCases = LoadAverage.read()
+    guard options.onlyPath == nil else { return table }
+    table.numpy = PeerStep.run("sae_numpy.py", dSAE: dSAE, batch: batch, quick: options.quick)
+    if table.rows.contains(where: { $0.arch == "nsae" }) {
+        table.numpyNSAE = PeerStep.run("sae_numpy_nsae.py", dSAE: dSAE, batch: batch, quick: options.quick, local: true)
+    }
+    table.torch = options.quick ? nil : PeerStep.run("sae_torch.py", dSAE: dSAE, batch: batch, quick: false)
+    return table
 }
 
 /// Times each step of one `train` call on the same batch, with `schedule[i]` the path forced on step i (one call, so
@@ -139,9 +174,35 @@ struct DensityTable {
     var torch: PeerStep?
     /// The NSAE's own step in numpy (Benchmarks/sae_numpy_nsae.py), for the nsae rows.
     var numpyNSAE: PeerStep?
+    /// Which round (or the best over the rounds) the table shows, with --rounds.
+    var title: String?
 
-    func print(_ options: BenchOptions, batch: Int) {
-        for row in rows {
+    /// This table and a later round's of the same cases: each figure the faster of the two, each peer the run with
+    /// the faster best step.
+    func merged(with later: DensityTable) -> DensityTable {
+        var result = self
+        result.loadAfterCases = later.loadAfterCases
+        for (i, row) in rows.enumerated() {
+            guard let other = later.rows.first(where: { $0.arch == row.arch && $0.percent == row.percent }) else { continue }
+            result.rows[i].sparseMs = row.sparseMs.isNaN ? other.sparseMs : min(row.sparseMs, other.sparseMs.isNaN ? .infinity : other.sparseMs)
+            result.rows[i].denseMs = row.denseMs.isNaN ? other.denseMs : min(row.denseMs, other.denseMs.isNaN ? .infinity : other.denseMs)
+            result.rows[i].stepMs = min(row.stepMs, other.stepMs)
+            // The automatic path follows the measured density, the same each round; a difference is shown, not hidden.
+            if other.path != row.path { result.rows[i].path = "\(row.path)/\(other.path)" }
+        }
+        func faster(_ a: PeerStep?, _ b: PeerStep?) -> PeerStep? {
+            guard let a, let b else { return a ?? b }
+            return b.bestRate > a.bestRate ? b : a
+        }
+        result.numpy = faster(numpy, later.numpy)
+        result.torch = faster(torch, later.torch)
+        result.numpyNSAE = faster(numpyNSAE, later.numpyNSAE)
+        return result
+    }
+
+    /// `emitRatios`: with --json, one "vs peers" object per case (only for the final table when there are rounds).
+    func print(_ options: BenchOptions, batch: Int, emitRatios: Bool = true) {
+        for row in rows where emitRatios {
             var extra: [String: Any] = [:]
             let rate = Double(batch) / (row.stepMs / 1e3)
             if let numpy { extra["vs_numpy"] = (rate / numpy.bestRate * 100).rounded() / 100; extra["numpy_act_s"] = numpy.bestRate.rounded() }
@@ -155,11 +216,12 @@ struct DensityTable {
         }
         guard !options.json else { return }
         writeLine("")
+        if let title { writeLine("\(title):") }
         writeLine("SAE step \(size), one step in ms (best of the timed steps; the peers' ratios are best step to best step); load average \(loadBefore) before, \(loadAfterCases) after the cases")
         var peers: [String] = [numpy.map { "numpy \($0.summary)" } ?? "numpy: none"]
         peers.append(torch.map { "torch \($0.summary)" } ?? (options.quick ? "torch: not run with --quick" : "torch: none"))
         if let numpyNSAE { peers.append("numpy NSAE step \(numpyNSAE.summary)") }
-        writeLine("peers (same run, after the cases): " + peers.joined(separator: "; "))
+        writeLine((title == nil ? "peers (same run, after the cases): " : "peers (same run, after each round's cases): ") + peers.joined(separator: "; "))
         writeLine("arch  L0 target    L0  sparse ms  dense ms  path    step ms    act/s  ×numpy  ×torch  ×numpy NSAE step")
         for row in rows {
             let rate = Double(batch) / (row.stepMs / 1e3)
