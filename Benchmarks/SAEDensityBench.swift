@@ -26,7 +26,7 @@ func runSAEDensityBench(_ options: BenchOptions) throws {
                                                           (0.25, 0.6745), (0.50, 0)]
     // `--rounds=N` runs the cases and the peers N times over, in turn, and ends with a table of each side's best
     // over the rounds: this VM's slow stretches last minutes, longer than a round's cases or its peers, so one
-    // round's ratio can compare a quiet side with a slowed one (three rounds on 2026-12-03: nsae 50% 0.84–1.15×).
+    // round's ratio can compare a quiet side with a slowed one (three rounds on 2026-12-03: nsae 50% 0.68–1.05×).
     let rounds = try densityRounds(CommandLine.arguments)
     for dSAE in sizes {
         var best: DensityTable?
