@@ -14,13 +14,37 @@
 // relu 768→6144 L0 5% (same run, load ≈ 6).
 //   dW_dec[j][t] = Σ_{k in col j} c_k · dx_{b_k}[t]      (+ the AuxK entries' a_k · auxDx_{b_k}[t])
 //   dW_enc[j][t] = Σ_{k in col j} dpre_k · xc_{b_k}[t]   (+ their dpre_k · xc_{b_k}[t])
-// Each element's sum runs over the feature's rows in ascending order, main entries then AuxK's, as the fused loop
-// did; only its grouping into partial sums differs (float32 summation order; DensePathTests, SparseKernelTests).
-// The decode (StepWorkspace.decode) was tried the same way (W_dec packed per tile, x′ and the partial dpre dots per
-// tile) and was no faster (960–1201 samples against 971–979): W_dec's 19 MB already sit in the 32 MB L3, and the
-// per-entry horizontal sums of the tiled dots cost what the tiling saved; it stays row by row.
+// The batch rows are taken in chunks of SparseBlocking.gradientRows (1024: 256 KB of the two tiles), each
+// feature's running sums stored between chunks: the whole batch's tiles (1 MB at B = 4096) ran 1.4× the perf samples of
+// 1024-row chunks (see SparseBlocking).
+// Each element's sum runs over the feature's rows in ascending order (per chunk its main entries, then AuxK's); only
+// its grouping into partial sums differs from the fused loop (float32 summation order; DensePathTests,
+// SparseKernelTests).
+// The decode (StepWorkspace.decode) is blocked the other way, by features (see SparseBlocking): tiling it over
+// columns (W_dec packed per tile, x′ and partial dots per tile) was no faster, as the per-entry horizontal sums of
+// the tiled dots cost what the tiling saved.
 import Foundation
 import Tensor
+
+/// The cache blocking of the sparse step's kernels. Measured on this session's machine (2 cores of a Xeon with AMX,
+/// 2 MB L2 per core, 105 MB L3; earlier sessions' machines were Zen 4 with 1 MB L2 and 32 MB L3, not re-measured)
+/// with `Benchmarks sae-density --quick --path=sparse` and perf samples of each kernel (step times of one binary
+/// vary ±20% between runs here), 2026-12-03, relu 768→6144 L0 10%, 3–4 runs of each setting:
+///   decode, features per block (512 = 1.5 MB):  6144 (row by row) 13.5–17.2k samples, 768 5.6–8.1k, 512 6.4–7.1k,
+///       384 7.0–8.7k, 256 7.6–9.1k, 160 8.7–9.4k, 96 9.4–10.6k
+///   weight gradients, rows per chunk:  4096 (whole batch) 13.7–15.9k, 2048 10.4–13.7k, 1024 8.3–11.8k,
+///       512 11.5–14.5k, 256 15.5–17.6k
+/// The step, old → new blocking, best step of alternating runs: relu 10% 1288–1762 (five runs) → 1004–1153 ms
+/// (three), nsae 10% 1734–2068 → 1155–1395, nsae 5% 912–1148 → 877–1071, relu 1% unchanged (377–396 → 313–534);
+/// at 768→24576 relu 10% 5079–6312 → 4532–4670, nsae 5% 5447 → 4150.
+struct SparseBlocking {
+    /// Bytes of W_dec rows per decode block.
+    var decodeBytes = 3 << 19
+    /// Batch rows per chunk of the weight gradients.
+    var gradientRows = 1024
+
+    func decodeFeatures(dIn: Int) -> Int { max(1, decodeBytes / max(1, dIn * MemoryLayout<Float>.size)) }
+}
 
 extension StepWorkspace {
     /// Columns per tile: four SIMD8 registers per entry; see the header for the cache budget behind it.
@@ -45,6 +69,9 @@ extension StepWorkspace {
         let dxPacked = packedDx.base, xcPacked = packedXc.base, auxPacked = packedAuxDx.base
         let cs = colStart.base, row = colRow.base, val = colValue.base, grad = colGrad.base
         let acs = auxColStart.base, arow = auxColRow.base, aval = auxColValue.base, agrad = auxColGrad.base
+        let chunkRows = max(1, sparseBlocking.gradientRows)
+        featureCursor.ensure(2 * m)
+        let cursor = featureCursor.base, auxCursor = featureCursor.base + m
         Parallel.run(workers) { w in
             let features = Parallel.slice(m, part: w, of: workers)
             var col = 0
@@ -52,42 +79,62 @@ extension StepWorkspace {
                 let width = min(T, n - col)
                 // dx_b[col..<col+width] at dxP + b·width (xc, auxDx alike): packed, see the header.
                 let dxP = dxPacked + B * col, xcP = xcPacked + B * col, auxDxP = auxPacked + B * col
-                for j in features {
-                    let gd = gdP + j * n + col, ge = geP + j * n + col
-                    if width == T {
-                        var d0 = SIMD8<Float>(), d1 = SIMD8<Float>(), d2 = SIMD8<Float>(), d3 = SIMD8<Float>()
-                        var e0 = SIMD8<Float>(), e1 = SIMD8<Float>(), e2 = SIMD8<Float>(), e3 = SIMD8<Float>()
-                        for k in cs[j]..<cs[j + 1] {
-                            let r = Int(row[k]) * width
-                            let v = SIMD8<Float>(repeating: val[k]), q = SIMD8<Float>(repeating: grad[k])
-                            let dr = dxP + r, xr = xcP + r
-                            d0 += v * Vec.load(dr); d1 += v * Vec.load(dr + 8); d2 += v * Vec.load(dr + 16); d3 += v * Vec.load(dr + 24)
-                            e0 += q * Vec.load(xr); e1 += q * Vec.load(xr + 8); e2 += q * Vec.load(xr + 16); e3 += q * Vec.load(xr + 24)
-                        }
-                        if hasAux {
-                            for k in acs[j]..<acs[j + 1] {
-                                let r = Int(arow[k]) * width
-                                let v = SIMD8<Float>(repeating: aval[k]), q = SIMD8<Float>(repeating: agrad[k])
-                                let dr = auxDxP + r, xr = xcP + r
+                for j in features { cursor[j] = cs[j]; auxCursor[j] = hasAux ? acs[j] : 0 }
+                var chunkStart = 0
+                while chunkStart < B {
+                    let chunkEnd = min(B, chunkStart + chunkRows), firstChunk = chunkStart == 0
+                    for j in features {
+                        let gd = gdP + j * n + col, ge = geP + j * n + col
+                        var k = cursor[j]
+                        let kEnd = cs[j + 1]
+                        var a = auxCursor[j]
+                        let aEnd = hasAux ? acs[j + 1] : 0
+                        if width == T {
+                            var d0 = SIMD8<Float>(), d1 = SIMD8<Float>(), d2 = SIMD8<Float>(), d3 = SIMD8<Float>()
+                            var e0 = SIMD8<Float>(), e1 = SIMD8<Float>(), e2 = SIMD8<Float>(), e3 = SIMD8<Float>()
+                            if !firstChunk {
+                                d0 = Vec.load(gd); d1 = Vec.load(gd + 8); d2 = Vec.load(gd + 16); d3 = Vec.load(gd + 24)
+                                e0 = Vec.load(ge); e1 = Vec.load(ge + 8); e2 = Vec.load(ge + 16); e3 = Vec.load(ge + 24)
+                            }
+                            while k < kEnd && Int(row[k]) < chunkEnd {
+                                let r = Int(row[k]) * width
+                                let v = SIMD8<Float>(repeating: val[k]), q = SIMD8<Float>(repeating: grad[k])
+                                let dr = dxP + r, xr = xcP + r
                                 d0 += v * Vec.load(dr); d1 += v * Vec.load(dr + 8); d2 += v * Vec.load(dr + 16); d3 += v * Vec.load(dr + 24)
                                 e0 += q * Vec.load(xr); e1 += q * Vec.load(xr + 8); e2 += q * Vec.load(xr + 16); e3 += q * Vec.load(xr + 24)
+                                k += 1
+                            }
+                            if hasAux {
+                                while a < aEnd && Int(arow[a]) < chunkEnd {
+                                    let r = Int(arow[a]) * width
+                                    let v = SIMD8<Float>(repeating: aval[a]), q = SIMD8<Float>(repeating: agrad[a])
+                                    let dr = auxDxP + r, xr = xcP + r
+                                    d0 += v * Vec.load(dr); d1 += v * Vec.load(dr + 8); d2 += v * Vec.load(dr + 16); d3 += v * Vec.load(dr + 24)
+                                    e0 += q * Vec.load(xr); e1 += q * Vec.load(xr + 8); e2 += q * Vec.load(xr + 16); e3 += q * Vec.load(xr + 24)
+                                    a += 1
+                                }
+                            }
+                            Vec.store(d0, gd); Vec.store(d1, gd + 8); Vec.store(d2, gd + 16); Vec.store(d3, gd + 24)
+                            Vec.store(e0, ge); Vec.store(e1, ge + 8); Vec.store(e2, ge + 16); Vec.store(e3, ge + 24)
+                        } else {
+                            if firstChunk { for i in 0..<width { gd[i] = 0; ge[i] = 0 } }
+                            while k < kEnd && Int(row[k]) < chunkEnd {
+                                let r = Int(row[k]) * width, v = val[k], q = grad[k]
+                                for i in 0..<width { gd[i] += v * dxP[r + i]; ge[i] += q * xcP[r + i] }
+                                k += 1
+                            }
+                            if hasAux {
+                                while a < aEnd && Int(arow[a]) < chunkEnd {
+                                    let r = Int(arow[a]) * width, v = aval[a], q = agrad[a]
+                                    for i in 0..<width { gd[i] += v * auxDxP[r + i]; ge[i] += q * xcP[r + i] }
+                                    a += 1
+                                }
                             }
                         }
-                        Vec.store(d0, gd); Vec.store(d1, gd + 8); Vec.store(d2, gd + 16); Vec.store(d3, gd + 24)
-                        Vec.store(e0, ge); Vec.store(e1, ge + 8); Vec.store(e2, ge + 16); Vec.store(e3, ge + 24)
-                    } else {
-                        for i in 0..<width { gd[i] = 0; ge[i] = 0 }
-                        for k in cs[j]..<cs[j + 1] {
-                            let r = Int(row[k]) * width, v = val[k], q = grad[k]
-                            for i in 0..<width { gd[i] += v * dxP[r + i]; ge[i] += q * xcP[r + i] }
-                        }
-                        if hasAux {
-                            for k in acs[j]..<acs[j + 1] {
-                                let r = Int(arow[k]) * width, v = aval[k], q = agrad[k]
-                                for i in 0..<width { gd[i] += v * auxDxP[r + i]; ge[i] += q * xcP[r + i] }
-                            }
-                        }
+                        cursor[j] = k
+                        auxCursor[j] = a
                     }
+                    chunkStart = chunkEnd
                 }
                 col += width
             }

@@ -117,6 +117,13 @@ final class StepWorkspace {
     let entryValue = Scratch<Float>()
     let entrySlope = Scratch<Float>()
     let entryGrad = Scratch<Float>()
+    /// Per row, the first of its entries not yet decoded by the feature-blocked decode.
+    let rowCursor = Scratch<Int>()
+    /// Per feature (and per feature's AuxK entries), the first of its grouped entries not yet summed by the
+    /// row-chunked weight gradients.
+    let featureCursor = Scratch<Int>()
+    /// The sparse kernels' cache blocking (tests set small blocks so that many are crossed).
+    var sparseBlocking = SparseBlocking()
     // The same entries grouped by feature (k in colStart[j]..<colStart[j+1]): row, c and dL/dpre.
     let colStart = Scratch<Int>()
     let colRow = Scratch<Int32>()
@@ -441,8 +448,10 @@ final class StepWorkspace {
         precondition(b == B && e == total, "active-entry merge lost rows")
     }
 
-    /// x′ = b_dec + Σ c_bj W_dec[j] per row and the loss terms; with gradients also dx = dL/dx′ and, while the
-    /// row's decoder rows are still in cache, dL/dpre of its active entries.
+    /// x′ = b_dec + Σ c_bj W_dec[j] per row and the loss terms; with gradients also dx = dL/dx′ and then dL/dpre
+    /// of the active entries. Both passes walk W_dec a block of features at a time (SparseBlocking): every row of the
+    /// worker's takes its entries in the block while the block's rows are cached, where row by row each row gathered
+    /// its ~d_sae·L0 decoder rows from L3 or memory twice.
     private func decode<K: SAEKind>(_ kind: K.Type, _ sae: SAE, x: UnsafePointer<Float>, rows B: Int, needGradients: Bool) {
         let n = dIn
         let workers = min(Parallel.workers(forWork: (nnz + B) * n), max(1, B / 8))
@@ -455,25 +464,40 @@ final class StepWorkspace {
         let denormalize = config.normalization.transformsRows
         let shiftP = rowShift.base, scaleP = rowScale.base
         let rs = rowStart.base, feat = entryFeature.base, val = entryValue.base, slope = entrySlope.base, grad = entryGrad.base
+        let m = dSAE, F = sparseBlocking.decodeFeatures(dIn: n)
+        rowCursor.ensure(B)
+        let cursor = rowCursor.base
         sae.W_dec.data.withUnsafeBufferPointer { wdBuf in
             sae.b_dec.withUnsafeBufferPointer { bdec in
                 let wd = wdBuf.baseAddress!
                 Parallel.run(workers) { w in
-                    for b in Parallel.slice(B, part: w, of: workers) {
+                    let rows = Parallel.slice(B, part: w, of: workers)
+                    for b in rows { (reconP + b * n).update(from: bdec.baseAddress!, count: n); cursor[b] = rs[b] }
+                    // x′_b += Σ c_bj W_dec[j], one block of features at a time for all the worker's rows.
+                    var first = 0
+                    while first < m {
+                        let last = min(m, first + F)
+                        for b in rows {
+                            let r = reconP + b * n
+                            var e = cursor[b]
+                            var end = e
+                            while end < rs[b + 1] && Int(feat[end]) < last { end += 1 }
+                            cursor[b] = end
+                            while e + 3 < end {
+                                Vec.axpy4(SIMD4(val[e], val[e + 1], val[e + 2], val[e + 3]), wd + Int(feat[e]) * n,
+                                          wd + Int(feat[e + 1]) * n, wd + Int(feat[e + 2]) * n, wd + Int(feat[e + 3]) * n, r, n)
+                                e += 4
+                            }
+                            while e + 1 < end {
+                                Vec.axpy2(val[e], wd + Int(feat[e]) * n, val[e + 1], wd + Int(feat[e + 1]) * n, r, n)
+                                e += 2
+                            }
+                            if e < end { Vec.axpy(val[e], wd + Int(feat[e]) * n, r, n) }
+                        }
+                        first = last
+                    }
+                    for b in rows {
                         let r = reconP + b * n
-                        r.update(from: bdec.baseAddress!, count: n)
-                        var e = rs[b]
-                        let end = rs[b + 1]
-                        while e + 3 < end {
-                            Vec.axpy4(SIMD4(val[e], val[e + 1], val[e + 2], val[e + 3]), wd + Int(feat[e]) * n,
-                                      wd + Int(feat[e + 1]) * n, wd + Int(feat[e + 2]) * n, wd + Int(feat[e + 3]) * n, r, n)
-                            e += 4
-                        }
-                        while e + 1 < end {
-                            Vec.axpy2(val[e], wd + Int(feat[e]) * n, val[e + 1], wd + Int(feat[e + 1]) * n, r, n)
-                            e += 2
-                        }
-                        if e < end { Vec.axpy(val[e], wd + Int(feat[e]) * n, r, n) }
                         if denormalize {
                             let shift = shiftP[b], inverse = 1 / scaleP[b]
                             for i in 0..<n { r[i] = r[i] * inverse + shift }
@@ -485,21 +509,34 @@ final class StepWorkspace {
                         guard needGradients else { continue }
                         let g = dxP + b * n
                         for i in 0..<n { g[i] = gradScale * (r[i] - xr[i]) }
-                        // dpre_bj = (dx_b · W_dec[j] + β/B) · f′(pre_bj)
-                        e = rs[b]
-                        while e + 3 < end {
-                            let d = Vec.dot4(g, wd + Int(feat[e]) * n, wd + Int(feat[e + 1]) * n, wd + Int(feat[e + 2]) * n,
-                                             wd + Int(feat[e + 3]) * n, n)
-                            for q in 0..<4 { grad[e + q] = (d[q] + l1Grad) * slope[e + q] }
-                            e += 4
+                        cursor[b] = rs[b]
+                    }
+                    guard needGradients else { return }
+                    // dpre_bj = (dx_b · W_dec[j] + β/B) · f′(pre_bj), block by block as the decode.
+                    first = 0
+                    while first < m {
+                        let last = min(m, first + F)
+                        for b in rows {
+                            let g = dxP + b * n
+                            var e = cursor[b]
+                            var end = e
+                            while end < rs[b + 1] && Int(feat[end]) < last { end += 1 }
+                            cursor[b] = end
+                            while e + 3 < end {
+                                let d = Vec.dot4(g, wd + Int(feat[e]) * n, wd + Int(feat[e + 1]) * n, wd + Int(feat[e + 2]) * n,
+                                                 wd + Int(feat[e + 3]) * n, n)
+                                for q in 0..<4 { grad[e + q] = (d[q] + l1Grad) * slope[e + q] }
+                                e += 4
+                            }
+                            while e + 1 < end {
+                                let (d1, d2) = Vec.dot2(g, wd + Int(feat[e]) * n, wd + Int(feat[e + 1]) * n, n)
+                                grad[e] = (d1 + l1Grad) * slope[e]
+                                grad[e + 1] = (d2 + l1Grad) * slope[e + 1]
+                                e += 2
+                            }
+                            if e < end { grad[e] = (Vec.dot(g, wd + Int(feat[e]) * n, n) + l1Grad) * slope[e] }
                         }
-                        while e + 1 < end {
-                            let (d1, d2) = Vec.dot2(g, wd + Int(feat[e]) * n, wd + Int(feat[e + 1]) * n, n)
-                            grad[e] = (d1 + l1Grad) * slope[e]
-                            grad[e + 1] = (d2 + l1Grad) * slope[e + 1]
-                            e += 2
-                        }
-                        if e < end { grad[e] = (Vec.dot(g, wd + Int(feat[e]) * n, n) + l1Grad) * slope[e] }
+                        first = last
                     }
                 }
             }

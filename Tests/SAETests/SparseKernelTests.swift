@@ -9,17 +9,36 @@ final class SparseKernelTests: XCTestCase {
     private let dIn = 72, dSAE = 96, rows = 50
 
     /// The weight gradients the tiled kernel wrote (gradDec/gradEnc) against Σ over each feature's list entries in
-    /// float64, straight from the row-major dx and xc (no tiles, no packing), for relu, nsae and topk with AuxK on.
+    /// float64, straight from the row-major dx and xc (no tiles, no packing), for relu, nsae and topk with AuxK on;
+    /// and the decode's x′ against b_dec + Σ c·W_dec in float64. With the default blocking these sizes are one
+    /// decode block and one row chunk; the small blocking (7 features: 14 blocks, the last partial; 9 rows: 6 chunks,
+    /// the last partial) crosses many, so an entry dropped or taken twice at a block's edge is caught.
     func testTiledWeightGradientsMatchTheListSumsInFloat64() throws {
         var rng = RNG(seed: 5)
         let x = rng.normalMatrix(rows, dIn)
-        for arch in ["relu", "nsae", "topk"] {
+        let small = SparseBlocking(decodeBytes: 7 * dIn * 4, gradientRows: 9)
+        XCTAssertEqual(small.decodeFeatures(dIn: dIn), 7)
+        for (arch, blocking) in ["relu", "nsae", "topk"].flatMap({ a in [(a, SparseBlocking()), (a, small)] }) {
             let sae = try SAERegistry.make(arch, dIn: dIn, dSAE: dSAE, alpha: arch == "nsae" ? 1e-4 : 1e-2, seed: 3,
                                            options: arch == "topk" ? ["k": 6, "aux_k": 5, "dead_window": 10] : [:])
             if arch == "topk" { sae.tokensSinceFired = (0..<dSAE).map { $0 % 3 == 0 ? 1000 : 0 } }
             sae.stepPath = .sparse
             let ws = StepWorkspace(dIn: dIn, dSAE: dSAE)
+            ws.sparseBlocking = blocking
             ws.forward(sae, x: x, noiseSeed: arch == "nsae" ? 7 : nil, step: 0, denseCodes: false, needGradients: true)
+            var worstDecode = 0.0
+            for b in 0..<rows {
+                var sum = sae.b_dec.map(Double.init), scale = sae.b_dec.map { abs(Double($0)) + 1e-30 }
+                for e in ws.rowStart.base[b]..<ws.rowStart.base[b + 1] {
+                    let j = Int(ws.entryFeature.base[e]), c = Double(ws.entryValue.base[e])
+                    for i in 0..<dIn {
+                        let term = c * Double(sae.W_dec.data[j * dIn + i])
+                        sum[i] += term; scale[i] += abs(term)
+                    }
+                }
+                for i in 0..<dIn { worstDecode = max(worstDecode, abs(Double(ws.recon.base[b * dIn + i]) - sum[i]) / scale[i]) }
+            }
+            XCTAssertLessThan(worstDecode, 1e-5, "\(arch), \(blocking): the decode's x′ against Σ c·W_dec in float64")
             ws.backward(sae)
             XCTAssertFalse(ws.denseGradients, arch)
             if arch == "topk" { XCTAssertGreaterThan(ws.auxPerRow, 0, "AuxK must be on for this check") }
@@ -51,7 +70,37 @@ final class SparseKernelTests: XCTestCase {
                 }
             }
             // float32 sums of ≤ 50 terms: error ≤ ~50·2⁻²⁴ of the terms' magnitude; a wrong row or column is O(1).
-            XCTAssertLessThan(worst, 1e-5, "\(arch): tiled weight gradients against the list sums")
+            XCTAssertLessThan(worst, 1e-5, "\(arch), \(blocking): tiled weight gradients against the list sums")
+        }
+    }
+
+    /// dL/dpre of every entry (the decode's second blocked pass) and the step's weight gradients are the same with
+    /// many decode blocks and row chunks as with one (float32 summation order only: the decode's sums are grouped
+    /// four entries at a time within a block; the chunks keep each gradient element's order, AuxK's entries aside).
+    func testSmallBlocksGiveTheGradientsOfOneBlock() throws {
+        var rng = RNG(seed: 8)
+        let x = rng.normalMatrix(rows, dIn)
+        for arch in ["relu", "nsae", "topk"] {
+            let sae = try SAERegistry.make(arch, dIn: dIn, dSAE: dSAE, alpha: arch == "nsae" ? 1e-4 : 1e-2, seed: 4,
+                                           options: arch == "topk" ? ["k": 6, "aux_k": 5, "dead_window": 10] : [:])
+            if arch == "topk" { sae.tokensSinceFired = (0..<dSAE).map { $0 % 3 == 0 ? 1000 : 0 } }
+            sae.stepPath = .sparse
+            func run(_ blocking: SparseBlocking) -> (grad: [Float], dec: [Float], enc: [Float]) {
+                let ws = StepWorkspace(dIn: dIn, dSAE: dSAE)
+                ws.sparseBlocking = blocking
+                ws.forward(sae, x: x, noiseSeed: arch == "nsae" ? 7 : nil, step: 0, denseCodes: false, needGradients: true)
+                ws.backward(sae)
+                return (ws.entryGrad.array(ws.nnz), ws.gradDec.array(dSAE * dIn), ws.gradEnc.array(dSAE * dIn))
+            }
+            let one = run(SparseBlocking()), many = run(SparseBlocking(decodeBytes: 5 * dIn * 4, gradientRows: 4))
+            XCTAssertEqual(one.grad.count, many.grad.count, arch)
+            XCTAssertGreaterThan(one.grad.count, rows, "\(arch): the check needs entries")
+            for (name, a, b) in [("dL/dpre", one.grad, many.grad), ("dW_dec", one.dec, many.dec), ("dW_enc", one.enc, many.enc)] {
+                let scale = a.map { abs($0) }.max() ?? 0
+                XCTAssertGreaterThan(scale, 0, "\(arch) \(name)")
+                let worst = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+                XCTAssertLessThan(worst, 1e-5 * scale, "\(arch) \(name): many blocks against one")
+            }
         }
     }
 
