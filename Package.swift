@@ -37,6 +37,7 @@ let package = Package(
         ]),
         .executableTarget(name: "Benchmarks", dependencies: [
             "Tensor", "GPT2", "SAE", "Activations", "Workbench", "COpenBLAS",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Benchmarks", exclude: ["kernel_bench.py", "peer_run.py", "scan_peer.py", "sae_numpy_nsae.py"]),
 
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),

@@ -8,6 +8,12 @@ struct BenchOptions {
     var caseFilter: String? = nil
     /// `--path=sparse|dense`: sae-density times only that step path (for profiling one path).
     var onlyPath: String? = nil
+    /// `--dsae=N[,N…]`: sae-density's dictionary sizes (nil: its defaults).
+    var dictionarySizes: [Int]? = nil
+    /// `--rounds=N`: sae-density's rounds.
+    var rounds = 1
+    /// `--tokens=N`: the scan benchmark's store size (nil: its default).
+    var tokens: Int? = nil
 
     /// Whether a case named `name` (or a group of cases whose names start so) is selected by --case.
     func selects(_ name: String) -> Bool {

@@ -19,15 +19,14 @@ func runSAEDensityBench(_ options: BenchOptions) throws {
     var rng = RNG(seed: 11)
     let x = rng.normalMatrix(batch, dIn)
     // `--dsae=N[,N…]` picks the dictionary sizes (e.g. `--quick --dsae=24576`).
-    let sizeArgument = CommandLine.arguments.first { $0.hasPrefix("--dsae=") }.map { $0.dropFirst("--dsae=".count) }
-    let sizes = sizeArgument.map { $0.split(separator: ",").compactMap { Int($0) } } ?? (options.quick ? [6144] : [6144, 24576])
+    let sizes = options.dictionarySizes ?? (options.quick ? [6144] : [6144, 24576])
     // Φ⁻¹(1 − p) for the target fractions p.
     let targets: [(fraction: Double, quantile: Float)] = [(0.01, 2.3263), (0.05, 1.6449), (0.10, 1.2816),
                                                           (0.25, 0.6745), (0.50, 0)]
     // `--rounds=N` runs the cases and the peers N times over, in turn, and ends with a table of each side's best
     // over the rounds: this VM's slow stretches last minutes, longer than a round's cases or its peers, so one
     // round's ratio can compare a quiet side with a slowed one (three rounds on 2026-12-03: nsae 50% 0.68–1.05×).
-    let rounds = try densityRounds(CommandLine.arguments)
+    let rounds = options.rounds
     for dSAE in sizes {
         var best: DensityTable?
         for round in 1...rounds {
@@ -41,20 +40,6 @@ func runSAEDensityBench(_ options: BenchOptions) throws {
             best.print(options, batch: batch, emitRatios: true)
         }
     }
-}
-
-/// The value of `--rounds=N` (1 without it); a value that is not a whole number from 1 to 100 is refused.
-func densityRounds(_ arguments: [String]) throws -> Int {
-    guard let text = arguments.last(where: { $0.hasPrefix("--rounds=") })?.dropFirst("--rounds=".count) else { return 1 }
-    guard let rounds = Int(text), (1...100).contains(rounds) else {
-        throw BenchmarkInputError(message: "--rounds=\(text): expected a whole number of rounds from 1 to 100")
-    }
-    return rounds
-}
-
-struct BenchmarkInputError: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
 }
 
 /// One round at one size: every selected case, then (unless one path is forced) the peers; nil when no case is

@@ -16,8 +16,7 @@ import Tensor
 func runScanBench(_ options: BenchOptions) throws {
     BLAS.setThreads(2)
     let d = 768
-    let tokenArgument = CommandLine.arguments.first { $0.hasPrefix("--tokens=") }.flatMap { Int($0.dropFirst("--tokens=".count)) }
-    let tokens = tokenArgument ?? (options.quick ? 65536 : 204_800)
+    let tokens = options.tokens ?? (options.quick ? 65536 : 204_800)
     let sizes = options.quick ? [6144] : [6144, 24576]
     let densities: [(percent: Int, quantile: Float)] = [(1, 2.3263), (10, 1.2816), (50, 0)]
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("nsae-scan-bench-\(getpid())").path

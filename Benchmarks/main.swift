@@ -1,32 +1,80 @@
-// Benchmarks: `swift run -c release Benchmarks NAME [--quick] [--json] [--case=TEXT]`, NAME one of the keys of `suites` or `all`.
-// Human table on stdout; with --json one JSON object per case (see ../shared/design/nsae.md §6).
+// Benchmarks: `swift run -c release Benchmarks NAME [--quick] [--json] [--case=TEXT] …`, NAME one of the keys of
+// `suites` or `all`. Human table on stdout; with --json one JSON object per case (see ../shared/design/nsae.md §6).
+// Options are parsed by swift-argument-parser, as the nsae CLI's: one a benchmark does not read, or a value it
+// cannot use, is refused by name before anything runs.
+import ArgumentParser
 import Foundation
 import Tensor
 
-let suites: [(name: String, run: (BenchOptions) throws -> Void)] = [
+/// Each benchmark, by the name it is run by.
+enum BenchmarkSuites {
+    static let all: [(name: String, run: @Sendable (BenchOptions) throws -> Void)] = [
     ("matmul", runMatmulBench),
     ("language", runLanguageBench),
     ("sae", runSAEBench), ("sae-density", runSAEDensityBench), ("sae-sweep", runSweepBench),
     ("harvest", runHarvestBench), ("topk", runTopKBench), ("scan", runScanBench),
     ("tokenizer", runTokenizerBench), ("gpt2", runGPT2Bench),
-    // Each module's benchmark registers here: ("tokenizer", …), ("gpt2", …), ("harvest", …), ("sae", …),
-    // ("topk", …), ("kernel", …).
-]
-
-var args = Array(CommandLine.arguments.dropFirst())
-let options = BenchOptions(quick: args.contains("--quick"), json: args.contains("--json"),
-                           caseFilter: args.first { $0.hasPrefix("--case=") }.map { String($0.dropFirst("--case=".count)) },
-                           onlyPath: args.first { $0.hasPrefix("--path=") }.map { String($0.dropFirst("--path=".count)) })
-args.removeAll { $0.hasPrefix("--") }
-let wanted = args.first ?? "all"
-let selected = wanted == "all" ? suites : suites.filter { $0.name == wanted }
-if selected.isEmpty {
-    FileHandle.standardError.write("unknown benchmark '\(wanted)'; choose one of: \(suites.map(\.name).joined(separator: ", ")), all\n".data(using: .utf8)!)
-    exit(2)
+    ]
 }
-for suite in selected {
-    do { try suite.run(options) } catch {
-        FileHandle.standardError.write("benchmark \(suite.name) failed: \(error)\n".data(using: .utf8)!)
-        exit(1)
+
+enum TimedPath: String, ExpressibleByArgument, CaseIterable { case sparse, dense }
+
+struct BenchmarksCommand: ParsableCommand {
+    static var suites: [(name: String, run: @Sendable (BenchOptions) throws -> Void)] { BenchmarkSuites.all }
+    static let configuration = CommandConfiguration(
+        commandName: "Benchmarks",
+        abstract: "nsae's benchmarks, with their peers (numpy, PyTorch) run in the same invocation.",
+        discussion: "Run in release: swift run -c release Benchmarks NAME. The README's Benchmarks section lists what each measures.")
+
+    @Argument(help: ArgumentHelp("The benchmark to run: \(Self.suites.map(\.name).joined(separator: ", ")) or all.", valueName: "name"))
+    var name = "all"
+    @Flag(help: "Smaller sizes and fewer repetitions (and no PyTorch peer).")
+    var quick = false
+    @Flag(help: "One JSON object per case instead of the tables.")
+    var json = false
+    @Option(name: .customLong("case"), help: ArgumentHelp("Only the cases whose name contains TEXT.", valueName: "TEXT"))
+    var caseFilter: String?
+    @Option(help: "sae-density: time only this step path (sparse or dense), for profiling one path.")
+    var path: TimedPath?
+    @Option(help: ArgumentHelp("sae-density: the dictionary sizes, comma-separated (default 6144, and 24576 without --quick).", valueName: "N[,N…]"))
+    var dsae: String?
+    @Option(help: "sae-density: rounds of the cases and the peers, then a table of each side's best (1 to 100).")
+    var rounds = 1
+    @Option(help: "scan: tokens in the synthetic store (default 65536 with --quick, else 204800).")
+    var tokens: Int?
+
+    mutating func validate() throws {
+        guard name == "all" || Self.suites.contains(where: { $0.name == name }) else {
+            throw ValidationError("unknown benchmark '\(name)'; choose one of: \(Self.suites.map(\.name).joined(separator: ", ")), all")
+        }
+        guard (1...100).contains(rounds) else {
+            throw ValidationError("--rounds=\(rounds): expected a whole number of rounds from 1 to 100")
+        }
+        if let tokens, tokens < 1 { throw ValidationError("--tokens=\(tokens): expected a positive number of tokens") }
+        _ = try dictionarySizes()
+    }
+
+    /// The sizes of --dsae, each a whole number from 1 to 1,048,576.
+    func dictionarySizes() throws -> [Int]? {
+        guard let dsae else { return nil }
+        let parts = dsae.split(separator: ",", omittingEmptySubsequences: false)
+        let sizes = parts.compactMap { Int($0) }.filter { (1...(1 << 20)).contains($0) }
+        guard sizes.count == parts.count else {
+            throw ValidationError("--dsae=\(dsae): expected dictionary sizes from 1 to 1048576, comma-separated (e.g. --dsae=6144,24576)")
+        }
+        return sizes
+    }
+
+    func run() throws {
+        let options = BenchOptions(quick: quick, json: json, caseFilter: caseFilter, onlyPath: path?.rawValue,
+                                   dictionarySizes: try dictionarySizes(), rounds: rounds, tokens: tokens)
+        for suite in Self.suites where name == "all" || suite.name == name {
+            do { try suite.run(options) } catch {
+                FileHandle.standardError.write("benchmark \(suite.name) failed: \(error)\n".data(using: .utf8)!)
+                throw ExitCode.failure
+            }
+        }
     }
 }
+
+BenchmarksCommand.main()
