@@ -472,29 +472,22 @@ final class StepWorkspace {
                 let wd = wdBuf.baseAddress!
                 Parallel.run(workers) { w in
                     let rows = Parallel.slice(B, part: w, of: workers)
-                    for b in rows { (reconP + b * n).update(from: bdec.baseAddress!, count: n); cursor[b] = rs[b] }
+                    for b in rows { (reconP + b * n).update(from: bdec.baseAddress!, count: n) }
                     // x′_b += Σ c_bj W_dec[j], one block of features at a time for all the worker's rows.
-                    var first = 0
-                    while first < m {
-                        let last = min(m, first + F)
-                        for b in rows {
-                            let r = reconP + b * n
-                            var e = cursor[b]
-                            var end = e
-                            while end < rs[b + 1] && Int(feat[end]) < last { end += 1 }
-                            cursor[b] = end
-                            while e + 3 < end {
-                                Vec.axpy4(SIMD4(val[e], val[e + 1], val[e + 2], val[e + 3]), wd + Int(feat[e]) * n,
-                                          wd + Int(feat[e + 1]) * n, wd + Int(feat[e + 2]) * n, wd + Int(feat[e + 3]) * n, r, n)
-                                e += 4
-                            }
-                            while e + 1 < end {
-                                Vec.axpy2(val[e], wd + Int(feat[e]) * n, val[e + 1], wd + Int(feat[e + 1]) * n, r, n)
-                                e += 2
-                            }
-                            if e < end { Vec.axpy(val[e], wd + Int(feat[e]) * n, r, n) }
+                    Self.forEachFeatureBlock(rows: rows, features: m, blockSize: F, rowStart: rs, feature: feat, cursor: cursor) { b, entries in
+                        let r = reconP + b * n
+                        var e = entries.lowerBound
+                        let end = entries.upperBound
+                        while e + 3 < end {
+                            Vec.axpy4(SIMD4(val[e], val[e + 1], val[e + 2], val[e + 3]), wd + Int(feat[e]) * n,
+                                      wd + Int(feat[e + 1]) * n, wd + Int(feat[e + 2]) * n, wd + Int(feat[e + 3]) * n, r, n)
+                            e += 4
                         }
-                        first = last
+                        while e + 1 < end {
+                            Vec.axpy2(val[e], wd + Int(feat[e]) * n, val[e + 1], wd + Int(feat[e + 1]) * n, r, n)
+                            e += 2
+                        }
+                        if e < end { Vec.axpy(val[e], wd + Int(feat[e]) * n, r, n) }
                     }
                     for b in rows {
                         let r = reconP + b * n
@@ -509,34 +502,26 @@ final class StepWorkspace {
                         guard needGradients else { continue }
                         let g = dxP + b * n
                         for i in 0..<n { g[i] = gradScale * (r[i] - xr[i]) }
-                        cursor[b] = rs[b]
                     }
                     guard needGradients else { return }
                     // dpre_bj = (dx_b · W_dec[j] + β/B) · f′(pre_bj), block by block as the decode.
-                    first = 0
-                    while first < m {
-                        let last = min(m, first + F)
-                        for b in rows {
-                            let g = dxP + b * n
-                            var e = cursor[b]
-                            var end = e
-                            while end < rs[b + 1] && Int(feat[end]) < last { end += 1 }
-                            cursor[b] = end
-                            while e + 3 < end {
-                                let d = Vec.dot4(g, wd + Int(feat[e]) * n, wd + Int(feat[e + 1]) * n, wd + Int(feat[e + 2]) * n,
-                                                 wd + Int(feat[e + 3]) * n, n)
-                                for q in 0..<4 { grad[e + q] = (d[q] + l1Grad) * slope[e + q] }
-                                e += 4
-                            }
-                            while e + 1 < end {
-                                let (d1, d2) = Vec.dot2(g, wd + Int(feat[e]) * n, wd + Int(feat[e + 1]) * n, n)
-                                grad[e] = (d1 + l1Grad) * slope[e]
-                                grad[e + 1] = (d2 + l1Grad) * slope[e + 1]
-                                e += 2
-                            }
-                            if e < end { grad[e] = (Vec.dot(g, wd + Int(feat[e]) * n, n) + l1Grad) * slope[e] }
+                    Self.forEachFeatureBlock(rows: rows, features: m, blockSize: F, rowStart: rs, feature: feat, cursor: cursor) { b, entries in
+                        let g = dxP + b * n
+                        var e = entries.lowerBound
+                        let end = entries.upperBound
+                        while e + 3 < end {
+                            let d = Vec.dot4(g, wd + Int(feat[e]) * n, wd + Int(feat[e + 1]) * n, wd + Int(feat[e + 2]) * n,
+                                             wd + Int(feat[e + 3]) * n, n)
+                            for q in 0..<4 { grad[e + q] = (d[q] + l1Grad) * slope[e + q] }
+                            e += 4
                         }
-                        first = last
+                        while e + 1 < end {
+                            let (d1, d2) = Vec.dot2(g, wd + Int(feat[e]) * n, wd + Int(feat[e + 1]) * n, n)
+                            grad[e] = (d1 + l1Grad) * slope[e]
+                            grad[e + 1] = (d2 + l1Grad) * slope[e + 1]
+                            e += 2
+                        }
+                        if e < end { grad[e] = (Vec.dot(g, wd + Int(feat[e]) * n, n) + l1Grad) * slope[e] }
                     }
                 }
             }
@@ -544,6 +529,28 @@ final class StepWorkspace {
         terms = LossTerms(sumSquaredError: (0..<B).reduce(0.0) { $0 + sqP[$1] },
                           sumL1: Kernels.sumDouble(entryValue.base, count: nnz), activeCount: nnz,
                           rows: B, width: n, mse: config.mse, beta: beta)
+    }
+
+    /// For each block of `blockSize` features in turn, body(b, the entries of row b in the block) for every row of
+    /// `rows` (row b's entries at rowStart[b]..<rowStart[b + 1], in ascending feature order, as every activation lists
+    /// them). `cursor` holds one index per row.
+    @inline(__always)
+    static func forEachFeatureBlock(rows: Range<Int>, features m: Int, blockSize: Int, rowStart: UnsafePointer<Int>,
+                                    feature: UnsafePointer<Int32>, cursor: UnsafeMutablePointer<Int>,
+                                    _ body: (_ row: Int, _ entries: Range<Int>) -> Void) {
+        for b in rows { cursor[b] = rowStart[b] }
+        var first = 0
+        while first < m {
+            let last = min(m, first + blockSize)
+            for b in rows {
+                let start = cursor[b]
+                var end = start
+                while end < rowStart[b + 1] && Int(feature[end]) < last { end += 1 }
+                cursor[b] = end
+                body(b, start..<end)
+            }
+            first = last
+        }
     }
 
     /// Groups the active entries by feature and computes the bias gradients (after a forward with gradients).
