@@ -1,5 +1,5 @@
-// Benchmarks: `swift run -c release Benchmarks NAME [--quick] [--json] [--case=TEXT] …`, NAME one of the keys of
-// `suites` or `all`. Human table on stdout; with --json one JSON object per case (see ../shared/design/nsae.md §6).
+// Benchmarks: `swift run -c release Benchmarks NAME [--quick] [--json] [--case=TEXT] …`, NAME one of the names in
+// `BenchmarkSuites.all` or `all`. Human table on stdout; with --json one JSON object per case (see ../shared/design/nsae.md §6).
 // Options are parsed by swift-argument-parser, as the nsae CLI's: one a benchmark does not read, or a value it
 // cannot use, is refused by name before anything runs.
 import ArgumentParser
@@ -20,13 +20,12 @@ enum BenchmarkSuites {
 enum TimedPath: String, ExpressibleByArgument, CaseIterable { case sparse, dense }
 
 struct BenchmarksCommand: ParsableCommand {
-    static var suites: [(name: String, run: @Sendable (BenchOptions) throws -> Void)] { BenchmarkSuites.all }
     static let configuration = CommandConfiguration(
         commandName: "Benchmarks",
         abstract: "nsae's benchmarks, with their peers (numpy, PyTorch) run in the same invocation.",
         discussion: "Run in release: swift run -c release Benchmarks NAME. The README's Benchmarks section lists what each measures.")
 
-    @Argument(help: ArgumentHelp("The benchmark to run: \(Self.suites.map(\.name).joined(separator: ", ")) or all.", valueName: "name"))
+    @Argument(help: ArgumentHelp("The benchmark to run: \(BenchmarkSuites.all.map(\.name).joined(separator: ", ")) or all.", valueName: "name"))
     var name = "all"
     @Flag(help: "Smaller sizes and fewer repetitions (and no PyTorch peer).")
     var quick = false
@@ -44,8 +43,8 @@ struct BenchmarksCommand: ParsableCommand {
     var tokens: Int?
 
     mutating func validate() throws {
-        guard name == "all" || Self.suites.contains(where: { $0.name == name }) else {
-            throw ValidationError("unknown benchmark '\(name)'; choose one of: \(Self.suites.map(\.name).joined(separator: ", ")), all")
+        guard name == "all" || BenchmarkSuites.all.contains(where: { $0.name == name }) else {
+            throw ValidationError("unknown benchmark '\(name)'; choose one of: \(BenchmarkSuites.all.map(\.name).joined(separator: ", ")), all")
         }
         guard (1...100).contains(rounds) else {
             throw ValidationError("--rounds=\(rounds): expected a whole number of rounds from 1 to 100")
@@ -68,7 +67,7 @@ struct BenchmarksCommand: ParsableCommand {
     func run() throws {
         let options = BenchOptions(quick: quick, json: json, caseFilter: caseFilter, onlyPath: path?.rawValue,
                                    dictionarySizes: try dictionarySizes(), rounds: rounds, tokens: tokens)
-        for suite in Self.suites where name == "all" || suite.name == name {
+        for suite in BenchmarkSuites.all where name == "all" || suite.name == name {
             do { try suite.run(options) } catch {
                 FileHandle.standardError.write("benchmark \(suite.name) failed: \(error)\n".data(using: .utf8)!)
                 throw ExitCode.failure

@@ -90,32 +90,21 @@ extension StepWorkspace {
                         var a = auxCursor[j]
                         let aEnd = hasAux ? acs[j + 1] : 0
                         if width == T {
-                            var d0 = SIMD8<Float>(), d1 = SIMD8<Float>(), d2 = SIMD8<Float>(), d3 = SIMD8<Float>()
-                            var e0 = SIMD8<Float>(), e1 = SIMD8<Float>(), e2 = SIMD8<Float>(), e3 = SIMD8<Float>()
-                            if !firstChunk {
-                                d0 = Vec.load(gd); d1 = Vec.load(gd + 8); d2 = Vec.load(gd + 16); d3 = Vec.load(gd + 24)
-                                e0 = Vec.load(ge); e1 = Vec.load(ge + 8); e2 = Vec.load(ge + 16); e3 = Vec.load(ge + 24)
-                            }
+                            var sums = TileSums()
+                            if !firstChunk { sums.load(gd, ge) }
                             while k < kEnd && Int(row[k]) < chunkEnd {
                                 let r = Int(row[k]) * width
-                                let v = SIMD8<Float>(repeating: val[k]), q = SIMD8<Float>(repeating: grad[k])
-                                let dr = dxP + r, xr = xcP + r
-                                d0 += v * Vec.load(dr); d1 += v * Vec.load(dr + 8); d2 += v * Vec.load(dr + 16); d3 += v * Vec.load(dr + 24)
-                                e0 += q * Vec.load(xr); e1 += q * Vec.load(xr + 8); e2 += q * Vec.load(xr + 16); e3 += q * Vec.load(xr + 24)
+                                sums.add(val[k], dxP + r, grad[k], xcP + r)
                                 k += 1
                             }
                             if hasAux {
                                 while a < aEnd && Int(arow[a]) < chunkEnd {
                                     let r = Int(arow[a]) * width
-                                    let v = SIMD8<Float>(repeating: aval[a]), q = SIMD8<Float>(repeating: agrad[a])
-                                    let dr = auxDxP + r, xr = xcP + r
-                                    d0 += v * Vec.load(dr); d1 += v * Vec.load(dr + 8); d2 += v * Vec.load(dr + 16); d3 += v * Vec.load(dr + 24)
-                                    e0 += q * Vec.load(xr); e1 += q * Vec.load(xr + 8); e2 += q * Vec.load(xr + 16); e3 += q * Vec.load(xr + 24)
+                                    sums.add(aval[a], auxDxP + r, agrad[a], xcP + r)
                                     a += 1
                                 }
                             }
-                            Vec.store(d0, gd); Vec.store(d1, gd + 8); Vec.store(d2, gd + 16); Vec.store(d3, gd + 24)
-                            Vec.store(e0, ge); Vec.store(e1, ge + 8); Vec.store(e2, ge + 16); Vec.store(e3, ge + 24)
+                            sums.store(gd, ge)
                         } else {
                             if firstChunk { for i in 0..<width { gd[i] = 0; ge[i] = 0 } }
                             while k < kEnd && Int(row[k]) < chunkEnd {
@@ -139,6 +128,31 @@ extension StepWorkspace {
                 col += width
             }
         }
+    }
+}
+
+/// One feature's running sums over a full tile (tileWidth = 32 columns) of both weight gradients, in eight SIMD8
+/// registers: dec += v·dx_b[tile], enc += q·xc_b[tile] per entry.
+struct TileSums {
+    var d0 = SIMD8<Float>(), d1 = SIMD8<Float>(), d2 = SIMD8<Float>(), d3 = SIMD8<Float>()
+    var e0 = SIMD8<Float>(), e1 = SIMD8<Float>(), e2 = SIMD8<Float>(), e3 = SIMD8<Float>()
+
+    /// The sums a previous row chunk stored.
+    @inline(__always) mutating func load(_ dec: UnsafeMutablePointer<Float>, _ enc: UnsafeMutablePointer<Float>) {
+        d0 = Vec.load(dec); d1 = Vec.load(dec + 8); d2 = Vec.load(dec + 16); d3 = Vec.load(dec + 24)
+        e0 = Vec.load(enc); e1 = Vec.load(enc + 8); e2 = Vec.load(enc + 16); e3 = Vec.load(enc + 24)
+    }
+
+    @inline(__always)
+    mutating func add(_ value: Float, _ dxRow: UnsafeMutablePointer<Float>, _ grad: Float, _ xcRow: UnsafeMutablePointer<Float>) {
+        let v = SIMD8<Float>(repeating: value), q = SIMD8<Float>(repeating: grad)
+        d0 += v * Vec.load(dxRow); d1 += v * Vec.load(dxRow + 8); d2 += v * Vec.load(dxRow + 16); d3 += v * Vec.load(dxRow + 24)
+        e0 += q * Vec.load(xcRow); e1 += q * Vec.load(xcRow + 8); e2 += q * Vec.load(xcRow + 16); e3 += q * Vec.load(xcRow + 24)
+    }
+
+    @inline(__always) func store(_ dec: UnsafeMutablePointer<Float>, _ enc: UnsafeMutablePointer<Float>) {
+        Vec.store(d0, dec); Vec.store(d1, dec + 8); Vec.store(d2, dec + 16); Vec.store(d3, dec + 24)
+        Vec.store(e0, enc); Vec.store(e1, enc + 8); Vec.store(e2, enc + 16); Vec.store(e3, enc + 24)
     }
 }
 
