@@ -25,10 +25,10 @@ func runGPT2Bench(_ options: BenchOptions) throws {
         var times: [Double] = [], cpuTimes: [Double] = []
         _ = try model.forward(tokens: tokens, batch: B, seqLen: T, captures: captures, logits: logits)
         for _ in 0..<repeats {
-            let start = DispatchTime.now().uptimeNanoseconds, cpuStart = processCPUSeconds()
+            let start = DispatchTime.now().uptimeNanoseconds, cpuStart = ProcessStats.cpuSeconds()
             _ = try model.forward(tokens: tokens, batch: B, seqLen: T, captures: captures, logits: logits)
             times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-            cpuTimes.append(processCPUSeconds() - cpuStart)
+            cpuTimes.append(ProcessStats.cpuSeconds() - cpuStart)
         }
         times.sort(); cpuTimes.sort()
         // Tokens per CPU-second of this process: on a machine shared with other jobs it tracks the code's own cost
@@ -41,13 +41,3 @@ func runGPT2Bench(_ options: BenchOptions) throws {
     }
 }
 
-/// User + system CPU seconds used by this process so far (all threads).
-func processCPUSeconds() -> Double {
-    var usage = rusage()
-    #if canImport(Glibc)
-    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
-    #else
-    getrusage(RUSAGE_SELF, &usage)
-    #endif
-    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
-}

@@ -10,6 +10,8 @@ struct BenchOptions {
     var onlyPath: String? = nil
     /// `--dsae=N[,N…]`: sae-density's dictionary sizes (nil: its defaults).
     var dictionarySizes: [Int]? = nil
+    /// `--l0=PCT[,PCT…]`: sae-density's L0 targets, percent of the features (nil: its defaults).
+    var l0Percents: [Int]? = nil
     /// `--rounds=N`: sae-density's rounds.
     var rounds = 1
     /// `--tokens=N`: the scan benchmark's store size (nil: its default).

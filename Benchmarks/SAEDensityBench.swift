@@ -12,7 +12,8 @@ import Tensor
 /// cases of each size, through Benchmarks/peer_run.py; with nsae cases also the NSAE's own step in numpy
 /// (Benchmarks/sae_numpy_nsae.py: the same five matmuls plus the NSAE's noise and tanh, which the ReLU peer does not
 /// do). The table gives each case's ratio to them and the load average. Run alone with
-/// `swift run -c release Benchmarks sae-density`; `--dsae=24576` for one size only; `--rounds=3` for firmer ratios.
+/// `swift run -c release Benchmarks sae-density`; `--dsae=24576` for one size only; `--l0=10,15,20` for other L0
+/// targets (to find the sparse/dense crossover); `--rounds=3` for firmer ratios.
 func runSAEDensityBench(_ options: BenchOptions) throws {
     BLAS.setThreads(2)
     let dIn = 768, batch = 4096
@@ -20,9 +21,10 @@ func runSAEDensityBench(_ options: BenchOptions) throws {
     let x = rng.normalMatrix(batch, dIn)
     // `--dsae=N[,N…]` picks the dictionary sizes (e.g. `--quick --dsae=24576`).
     let sizes = options.dictionarySizes ?? (options.quick ? [6144] : [6144, 24576])
-    // Φ⁻¹(1 − p) for the target fractions p.
-    let targets: [(fraction: Double, quantile: Float)] = [(0.01, 2.3263), (0.05, 1.6449), (0.10, 1.2816),
-                                                          (0.25, 0.6745), (0.50, 0)]
+    // The target fractions p (`--l0=PCT[,PCT…]`, default the five) with Φ⁻¹(1 − p).
+    let targets = (options.l0Percents ?? [1, 5, 10, 25, 50]).map { percent in
+        (percent: percent, fraction: Double(percent) / 100, quantile: Float(upperQuantile(Double(percent) / 100)))
+    }
     // `--rounds=N` runs the cases and the peers N times over, in turn, and ends with a table of each side's best
     // over the rounds: this VM's slow stretches last minutes, longer than a round's cases or its peers, so one
     // round's ratio can compare a quiet side with a slowed one (three rounds on 2026-12-03: nsae 50% 0.68–1.05×).
@@ -42,13 +44,23 @@ func runSAEDensityBench(_ options: BenchOptions) throws {
     }
 }
 
+/// z with P(N(0, 1) > z) = p, by bisection on erfc (to 1e-12: the benchmark's b_enc, not a hot path).
+func upperQuantile(_ p: Double) -> Double {
+    var low = -40.0, high = 40.0
+    while high - low > 1e-12 {
+        let mid = (low + high) / 2
+        if 0.5 * erfc(mid / 2.0.squareRoot()) > p { low = mid } else { high = mid }
+    }
+    return (low + high) / 2
+}
+
 /// One round at one size: every selected case, then (unless one path is forced) the peers; nil when no case is
 /// selected.
 private func densityRound(_ options: BenchOptions, x: Matrix, dIn: Int, dSAE: Int, batch: Int,
-                          targets: [(fraction: Double, quantile: Float)]) throws -> DensityTable? {
+                          targets: [(percent: Int, fraction: Double, quantile: Float)]) throws -> DensityTable? {
     var table = DensityTable(size: "\(dIn)x\(dSAE) b\(batch)", loadBefore: LoadAverage.read())
     for arch in ["relu", "nsae"] where options.selects(arch) {
-        for target in targets where options.selects("\(arch) \(Int(target.fraction * 100))%") {
+        for target in targets where options.selects("\(arch) \(target.percent)%") {
             let sae = try SAERegistry.make(arch, dIn: dIn, dSAE: dSAE, alpha: arch == "relu" ? 1e-3 : 1e-6, seed: 5)
             let spread: Float = arch == "relu" ? 1 : Float(2).squareRoot()
             try sae.setParameters(b_enc: [Float](repeating: -target.quantile * spread, count: dSAE))
@@ -61,7 +73,7 @@ private func densityRound(_ options: BenchOptions, x: Matrix, dIn: Int, dSAE: In
             var best: [StepPath: Double] = [:]
             for (path, seconds) in zip(schedule, timed.seconds).dropFirst() { best[path] = min(best[path] ?? .infinity, seconds) }
             let auto = best[timed.warmUpTookDense ? .dense : .sparse] ?? best.values.min()!
-            let row = DensityRow(arch: arch, percent: Int(target.fraction * 100), l0: timed.l0, dSAE: dSAE,
+            let row = DensityRow(arch: arch, percent: target.percent, l0: timed.l0, dSAE: dSAE,
                                  sparseMs: (best[.sparse] ?? .nan) * 1e3, denseMs: (best[.dense] ?? .nan) * 1e3,
                                  path: timed.warmUpTookDense ? "dense" : "sparse", stepMs: auto * 1e3)
             BenchResult(bench: "sae", caseName: "\(arch) \(dIn)x\(dSAE) b\(batch) L0 \(row.percent)%",

@@ -54,14 +54,9 @@ func runSweepCase(_ options: BenchOptions, numpyPeer: Double?) throws {
     }
     /// Wall and process CPU seconds of `body`.
     func timed(_ body: () throws -> Void) rethrows -> (Double, Double) {
-        func cpuNow() -> Double {
-            var t = timespec()
-            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
-            return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
-        }
-        let t0 = DispatchTime.now().uptimeNanoseconds, c0 = cpuNow()
+        let t0 = DispatchTime.now().uptimeNanoseconds, c0 = ProcessStats.cpuSeconds()
         try body()
-        return (Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9, cpuNow() - c0)
+        return (Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9, ProcessStats.cpuSeconds() - c0)
     }
     var sweepTimes: [Double] = [], separateTimes: [Double] = [], sweepCPU: [Double] = [], separateCPU: [Double] = []
     var l0: [Double] = []

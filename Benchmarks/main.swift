@@ -37,6 +37,8 @@ struct BenchmarksCommand: ParsableCommand {
     var path: TimedPath?
     @Option(help: ArgumentHelp("sae-density: the dictionary sizes, comma-separated (default 6144, and 24576 without --quick).", valueName: "N[,N…]"))
     var dsae: String?
+    @Option(help: ArgumentHelp("sae-density: the L0 targets in percent of the features, comma-separated (default 1,5,10,25,50), e.g. --l0=15,20 to find the crossover.", valueName: "PCT[,PCT…]"))
+    var l0: String?
     @Option(help: "sae-density: rounds of the cases and the peers, then a table of each side's best (1 to 100).")
     var rounds = 1
     @Option(help: "scan: tokens in the synthetic store (default 65536 with --quick, else 204800).")
@@ -51,6 +53,18 @@ struct BenchmarksCommand: ParsableCommand {
         }
         if let tokens, tokens < 1 { throw ValidationError("--tokens=\(tokens): expected a positive number of tokens") }
         _ = try dictionarySizes()
+        _ = try l0Targets()
+    }
+
+    /// The percentages of --l0, each a whole number from 1 to 99.
+    func l0Targets() throws -> [Int]? {
+        guard let l0 else { return nil }
+        let parts = l0.split(separator: ",", omittingEmptySubsequences: false)
+        let targets = parts.compactMap { Int($0) }.filter { (1...99).contains($0) }
+        guard targets.count == parts.count else {
+            throw ValidationError("--l0=\(l0): expected whole percentages from 1 to 99, comma-separated (e.g. --l0=15,20)")
+        }
+        return targets
     }
 
     /// The sizes of --dsae, each a whole number from 1 to 1,048,576.
@@ -66,7 +80,8 @@ struct BenchmarksCommand: ParsableCommand {
 
     func run() throws {
         let options = BenchOptions(quick: quick, json: json, caseFilter: caseFilter, onlyPath: path?.rawValue,
-                                   dictionarySizes: try dictionarySizes(), rounds: rounds, tokens: tokens)
+                                   dictionarySizes: try dictionarySizes(), l0Percents: try l0Targets(), rounds: rounds,
+                                   tokens: tokens)
         for suite in BenchmarkSuites.all where name == "all" || suite.name == name {
             do { try suite.run(options) } catch {
                 FileHandle.standardError.write("benchmark \(suite.name) failed: \(error)\n".data(using: .utf8)!)

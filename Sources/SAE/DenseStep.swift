@@ -49,13 +49,18 @@ enum DenseStep {
     /// dense one ~15 s, crossing near 5%. (At 768→6144 the two decodes measured even at 10%, so 15% stays there.)
     static let largeDictionaryCrossover = (training: 0.11, decodeOnly: 0.05)
 
-    /// The last-level cache of this machine kind (lscpu: 32 MiB, one instance). Not read from sysconf: on this VM
-    /// it reports 320 MB.
-    static let lastLevelCacheBytes = 32 << 20
+    /// The size of W_dec from which the large-dictionary crossover applies: a measured threshold, not the machine's
+    /// cache. It was set at the Zen 4 kind's last-level cache (lscpu: 32 MiB, one instance; sysconf reports 320 MB
+    /// on that VM), but the same 768→24576 crossing held on the Intel Xeon kind (2 cores, 105 MB L3, so W_dec's
+    /// 75 MB fits; 2026-12-03, `Benchmarks sae-density --quick --dsae=24576 --l0=5,10,15,25`, sparse / dense ms):
+    /// relu 10% 6338 / 5937, 15% 8652 / 6740; nsae 10% 6314 / 7896, 15% 10019 / 7449 — crossings ~9% and ~12%,
+    /// as the sparse decode's row gathers and the fire-count scatter outgrow L2 there too. Reading the cache size
+    /// would move the threshold to 105 MB on that kind and lose ~30% at 11–15% density.
+    static let largeDictionaryDecoderBytes = 32 << 20
 
     /// The density from which an SAE's step (or, `decodeOnly`, its decode without gradients) takes the dense path.
     static func crossover(_ sae: SAE, decodeOnly: Bool) -> Double {
-        guard sae.dSAE * sae.dIn * MemoryLayout<Float>.size > lastLevelCacheBytes else { return crossoverDensity }
+        guard sae.dSAE * sae.dIn * MemoryLayout<Float>.size > largeDictionaryDecoderBytes else { return crossoverDensity }
         return decodeOnly ? largeDictionaryCrossover.decodeOnly : largeDictionaryCrossover.training
     }
 

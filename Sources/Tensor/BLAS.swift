@@ -1,4 +1,5 @@
 import COpenBLAS
+import Foundation
 
 /// Matrix products on OpenBLAS. Every product writes into caller-provided output: C = alpha·op(A)·op(B) + beta·C.
 public enum BLAS {
@@ -9,6 +10,7 @@ public enum BLAS {
                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                              beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
+        _ = pool
         if k == 0 {
             // BLAS leaves C scaled by beta when k == 0; make that explicit (some builds skip it).
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
@@ -53,6 +55,7 @@ public enum BLAS {
         precondition(x.count == inner, "gemv: vector has \(x.count) values, expected \(inner)")
         precondition(y.count == rowsOut, "gemv: output has \(y.count) values, expected \(rowsOut)")
         if rowsOut == 0 { return }
+        _ = pool
         if inner == 0 { for i in 0..<rowsOut { y[i] = beta == 0 ? 0 : beta * y[i] }; return }
         a.data.withUnsafeBufferPointer { pa in
             x.withUnsafeBufferPointer { px in
@@ -66,7 +69,29 @@ public enum BLAS {
     }
 
     /// Threads OpenBLAS uses; overrides OPENBLAS_NUM_THREADS.
-    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
-    public static var threads: Int { Int(openblas_get_num_threads()) }
+    public static func setThreads(_ n: Int) { _ = pool; openblas_set_num_threads(Int32(max(1, n))) }
+    public static var threads: Int { _ = pool; return Int(openblas_get_num_threads()) }
+
+    /// OpenBLAS's thread pool, set up once before the first product. Its idle workers spin on sched_yield for
+    /// 2^THREAD_TIMEOUT cycles after each product before they sleep, 2^28 (~0.1 s) by default: between the SAE
+    /// step's products (tens of milliseconds of elementwise work on both cores) a spinning worker took a share of
+    /// the cores (__schedule and sched_yield were 10% of the perf samples of the nsae 768→6144 dense step; a 1024²
+    /// product left a worker burning 77–100 ms of CPU in the following 100 ms). 2^20 cycles (~0.4 ms) keeps
+    /// back-to-back products' hand-off warm and frees the cores within a millisecond (0.5 ms of CPU afterwards).
+    /// OpenBLAS reads the timeout only from the environment when it starts its threads, so it is set, read,
+    /// unset again (the peers and tools nsae starts get their own default) and the pool restarted with the same
+    /// thread count. A user's own OPENBLAS_THREAD_TIMEOUT is left as it is.
+    @usableFromInline static let pool: Void = {
+        guard getenv("OPENBLAS_THREAD_TIMEOUT") == nil else { return }
+        let threads = openblas_get_num_threads()
+        setenv("OPENBLAS_THREAD_TIMEOUT", "20", 1)
+        openblas_read_env()
+        unsetenv("OPENBLAS_THREAD_TIMEOUT")
+        _ = blas_thread_shutdown_()
+        openblas_set_num_threads(threads)
+    }()
+
+    /// log2 of the cycles OpenBLAS's idle workers spin before they sleep (0: its compiled-in default, 2^28).
+    public static var idleSpinLog2Cycles: Int { _ = pool; return Int(openblas_thread_timeout()) }
     public static var coreName: String { String(cString: openblas_get_corename()) }
 }

@@ -4,7 +4,7 @@ import Glibc
 import Darwin
 #endif
 
-/// Resource figures of this process, for memory-budget checks in tests and benchmarks.
+/// Resource figures of this process, for memory-budget and CPU checks in tests and benchmarks.
 public enum ProcessStats {
     /// Peak resident set size so far, in bytes (getrusage's ru_maxrss).
     public static func peakRSSBytes() -> Int {
@@ -16,6 +16,13 @@ public enum ProcessStats {
         getrusage(RUSAGE_SELF, &usage)
         return Int(usage.ru_maxrss)
         #endif
+    }
+
+    /// CPU seconds this process has used so far, all threads (CLOCK_PROCESS_CPUTIME_ID).
+    public static func cpuSeconds() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
     }
 
     /// Current resident set size in bytes (from /proc/self/statm on Linux; peak RSS elsewhere).

@@ -28,7 +28,7 @@ def test_help_lists_every_benchmark_and_option():
     assert proc.returncode == 0, proc.stderr
     for suite in SUITES:
         assert suite in proc.stdout, suite
-    for option in ["--quick", "--json", "--case", "--path", "--dsae", "--rounds", "--tokens"]:
+    for option in ["--quick", "--json", "--case", "--path", "--dsae", "--l0", "--rounds", "--tokens"]:
         assert option in proc.stdout, option
 
 
@@ -38,6 +38,9 @@ def test_help_lists_every_benchmark_and_option():
     (["sae-density", "--rounds=x"], "The value 'x' is invalid for '--rounds <rounds>'"),
     (["sae-density", "--dsae=6144,x"], "--dsae=6144,x: expected dictionary sizes from 1 to 1048576"),
     (["sae-density", "--dsae=0"], "--dsae=0: expected dictionary sizes"),
+    (["sae-density", "--l0=0"], "--l0=0: expected whole percentages from 1 to 99"),
+    (["sae-density", "--l0=15,x"], "--l0=15,x: expected whole percentages from 1 to 99"),
+    (["sae-density", "--l0=15,"], "--l0=15,: expected whole percentages from 1 to 99"),
     (["sae-density", "--path=both"], "The value 'both' is invalid for '--path <path>'"),
     (["scan", "--tokens=0"], "--tokens=0: expected a positive number of tokens"),
     (["nope"], "unknown benchmark 'nope'; choose one of: matmul,"),
