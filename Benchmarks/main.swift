@@ -58,24 +58,26 @@ struct BenchmarksCommand: ParsableCommand {
 
     /// The percentages of --l0, each a whole number from 1 to 99.
     func l0Targets() throws -> [Int]? {
-        guard let l0 else { return nil }
-        let parts = l0.split(separator: ",", omittingEmptySubsequences: false)
-        let targets = parts.compactMap { Int($0) }.filter { (1...99).contains($0) }
-        guard targets.count == parts.count else {
-            throw ValidationError("--l0=\(l0): expected whole percentages from 1 to 99, comma-separated (e.g. --l0=15,20)")
-        }
-        return targets
+        try Self.wholeNumbers(l0, option: "--l0", in: 1...99, expected: "whole percentages from 1 to 99", example: "15,20")
     }
 
     /// The sizes of --dsae, each a whole number from 1 to 1,048,576.
     func dictionarySizes() throws -> [Int]? {
-        guard let dsae else { return nil }
-        let parts = dsae.split(separator: ",", omittingEmptySubsequences: false)
-        let sizes = parts.compactMap { Int($0) }.filter { (1...(1 << 20)).contains($0) }
-        guard sizes.count == parts.count else {
-            throw ValidationError("--dsae=\(dsae): expected dictionary sizes from 1 to 1048576, comma-separated (e.g. --dsae=6144,24576)")
+        try Self.wholeNumbers(dsae, option: "--dsae", in: 1...(1 << 20), expected: "dictionary sizes from 1 to 1048576",
+                              example: "6144,24576")
+    }
+
+    /// A comma-separated list of whole numbers in `range`; any other part (empty, not a number, out of range) refuses
+    /// the whole value by name.
+    static func wholeNumbers(_ value: String?, option: String, in range: ClosedRange<Int>, expected: String,
+                             example: String) throws -> [Int]? {
+        guard let value else { return nil }
+        let parts = value.split(separator: ",", omittingEmptySubsequences: false)
+        let numbers = parts.compactMap { Int($0) }.filter { range.contains($0) }
+        guard numbers.count == parts.count else {
+            throw ValidationError("\(option)=\(value): expected \(expected), comma-separated (e.g. \(option)=\(example))")
         }
-        return sizes
+        return numbers
     }
 
     func run() throws {

@@ -62,7 +62,7 @@ final class DensePathTests: XCTestCase {
                     // One Adam step on each path (a large lr, so a wrong gradient moves parameters by ~1e-2). Its
                     // first step is lr·g/(|g| + ε), whose sensitivity to g is lr·ε/(|g| + ε)²: with the default
                     // ε = 1e-8 an entry that cancels to ~ε steps by a different fraction of lr on each path (relu
-                    // synthetic at 6% density, Zen 4's OpenBLAS: one W_enc gradient 5.3e-8 sparse, 4.3e-8 dense,
+                    // synthetic at 6% density, Zen 3's OpenBLAS: one W_enc gradient 5.3e-8 sparse, 4.3e-8 dense,
                     // steps 2.9e-4 apart). ε = 1e-3 bounds that by lr/ε·|Δg| (~1e-7 here) and still steps every
                     // entry above 1e-2 by ≥ 0.9·lr.
                     for s in [sparse, dense] {
